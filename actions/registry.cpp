@@ -1,0 +1,14 @@
+#include "actions/registry.h"
+
+#include "actions/backup/backup.h"
+#include "actions/builtin/builtin.h"
+
+namespace firebreak::actions {
+
+core::Status registerAllActions(core::ProviderRegistry& registry, const core::ActionEnv& env) {
+  if (auto s = builtin::registerActions(registry, env); !s) return s;
+  if (auto s = backup::registerActions(registry, env); !s) return s;
+  return {};
+}
+
+}  // namespace firebreak::actions

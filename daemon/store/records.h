@@ -1,0 +1,109 @@
+// What the store holds about runs: the types crossing engine and store.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "daemon/core/json.h"
+
+namespace firebreak::store {
+
+using core::Json;
+
+enum class RunStatus {
+  kQueued,            // waiting for its concurrency slot
+  kRunning,
+  kWaitingApproval,
+  kSucceeded,
+  kFailed,            // a step failed; on_failure and undo ran
+  kAborted,           // an operator or an approval timeout stopped it
+  kDenied,            // an approval was denied
+  kNeedsAttention,    // interrupted in a step that is not idempotent: an operator decides
+};
+const char* runStatusName(RunStatus status);
+std::optional<RunStatus> parseRunStatus(std::string_view name);
+bool isFinal(RunStatus status);
+
+struct RunRecord {
+  std::string id;
+  std::string playbook;         // name
+  std::string playbook_file;
+  std::string playbook_hash;    // sha256 of the source it started with
+  std::string playbook_source;  // the YAML it started with: a resume runs exactly this
+  std::string incident_id;      // "" for a manual run without incident
+  std::string trigger;          // "alert", "manual", "drill"
+  Json params = Json::object();
+  Json alert;                   // the alert that started it (null for manual)
+  RunStatus status = RunStatus::kRunning;
+  bool dry_run = false;
+  std::string error;
+  std::string concurrency_key;
+  std::string max_runs_key;
+  std::string dedup_key;
+  int64_t created_ms = 0;
+  int64_t deadline_ms = 0;      // 0: none
+  int64_t finished_ms = 0;
+};
+
+// One attempt of one step, journaled: a row is written as "started" before the provider is
+// called and updated to its final status after.
+struct StepRecord {
+  std::string run_id;
+  std::string step_id;
+  std::string stage = "main";  // main | on_failure | undo
+  int attempt = 1;
+  std::string action;          // "" for approval steps
+  std::string status;          // started | succeeded | failed | skipped | planned | timed_out | cancelled
+  std::string idempotency_key;
+  bool idempotent = false;
+  bool destructive = false;
+  bool dry_run = false;
+  Json params = Json::object();  // rendered, secrets as references only
+  Json output = Json::object();
+  std::string error;
+  int64_t started_ms = 0;
+  int64_t finished_ms = 0;
+};
+
+struct TimelineEvent {
+  int64_t id = 0;  // assigned by the store
+  int64_t at_ms = 0;
+  std::string incident_id;
+  std::string run_id;
+  std::string step_id;
+  std::string kind;     // alert.received, run.started, step.started, step.finished, step.retried,
+                        // approval.requested, approval.granted, approval.denied, step.undone,
+                        // run.finished, limit.hit, incident.resolved, ...
+  std::string message;  // for people
+  Json data = Json::object();
+};
+
+struct ApprovalRecord {
+  std::string run_id;
+  std::string step_id;
+  std::string role;            // minimum role that may decide
+  std::string status;          // pending | approved | denied | timed_out
+  std::string reason;          // why it was asked (a limit, an approval step) or decided
+  std::string decided_by;
+  int64_t requested_ms = 0;
+  int64_t expires_ms = 0;      // 0: never
+  int64_t decided_ms = 0;
+};
+
+struct BreakerRecord {
+  std::string action;
+  int consecutive_failures = 0;
+  bool open = false;
+  int64_t opened_ms = 0;
+};
+
+struct RunFilter {
+  std::optional<RunStatus> status;
+  std::string incident_id;
+  std::string playbook;
+  int limit = 100;
+};
+
+}  // namespace firebreak::store
