@@ -1,1 +1,39 @@
-int main() { return 0; }
+// firebreak: the manual runbook tool.
+#include <iostream>
+
+#include <spdlog/spdlog.h>
+
+#include "cli/common.h"
+
+int main(int argc, char** argv) {
+  using namespace firebreak::cli;
+  CLI::App app{"firebreak: validate and run playbooks, inspect runs, decide approvals"};
+  app.require_subcommand(1);
+  Globals g;
+  app.add_option("--data-dir", g.data_dir, "Data directory of --local verbs")
+      ->capture_default_str();
+  app.add_option("--playbooks", g.playbook_dirs, "Where playbooks are found by name")
+      ->capture_default_str();
+  app.add_flag("--json", g.json, "Print machine-readable JSON");
+  // Logs of the providers go to stderr, below what the command prints.
+  spdlog::set_level(spdlog::level::warn);
+
+  addValidate(app, g);
+  addRun(app, g);
+  addRuns(app, g);
+  addActions(app, g);
+  addApprovals(app, g);
+  addPause(app, g);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitUsage;
+  }
+  return g.exit_code;
+}

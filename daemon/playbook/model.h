@@ -70,6 +70,7 @@ struct Step {
   std::optional<milliseconds> timeout;
   RetryPolicy retry;
   bool continue_on_failure = false;
+  std::string description;          // for people reading the plan and the timeline
 
   bool isIdempotent() const;        // the action's spec, or the step's word where allowed
   bool isDestructive() const;
@@ -109,7 +110,9 @@ struct KeyedLimit {
 struct Playbook {
   std::string name;
   std::string description;
+  std::map<std::string, std::string> labels;  // metadata.labels
   std::string file;
+  SourceLoc loc;                     // of metadata.name, for messages about the playbook
   std::string source;                // the YAML text
   std::string hash;                  // sha256 of source, hex
   Trigger trigger;

@@ -1,0 +1,52 @@
+# Firebreak: `make run` builds and runs it; `make test` builds and passes every test.
+# Both install what they need first (scripts/install-deps.sh is idempotent).
+
+JOBS ?= $(shell nproc)
+BUILD ?= build
+FUZZ_SECONDS ?= 60
+
+.PHONY: deps build run test unit asan fuzz fuzz-long integration bench clean
+
+deps:
+	bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Until the daemon exists, `run` plans a library playbook end to end on the local store (./var).
+run: build
+	$(BUILD)/cli/firebreak validate playbooks
+	$(BUILD)/cli/firebreak run page-only --local --dry-run \
+	  --param summary="Checkout latency above SLO" --param service=checkout
+
+test: unit asan fuzz integration
+	@echo "all tests passed"
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFIREBREAK_SANITIZE=ON \
+	  -DFIREBREAK_BENCH=OFF
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+fuzz: deps
+	CC=clang-14 CXX=clang++-14 cmake -S . -B $(BUILD)-fuzz -G Ninja -DFIREBREAK_FUZZ=ON \
+	  -DFIREBREAK_TESTS=OFF -DFIREBREAK_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
+
+fuzz-long:
+	$(MAKE) fuzz FUZZ_SECONDS=3600
+
+integration: build
+	.venv/bin/python -m pytest -q tests/integration
+
+bench: build
+	$(BUILD)/bench/bench_engine
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

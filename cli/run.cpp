@@ -1,0 +1,94 @@
+// firebreak run PLAYBOOK --local [--param k=v]... [--dry-run]: a manual runbook, in-process.
+#include <iostream>
+
+#include "cli/common.h"
+
+namespace firebreak::cli {
+
+namespace {
+
+// --param k=v: the value is YAML-ish: numbers, true/false and [lists] become typed values.
+core::Result<std::pair<std::string, core::Json>> parseParam(const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return core::fail(core::ErrorCode::kInvalidArgument,
+                      "--param '" + kv + "': write it as name=value");
+  std::string name = kv.substr(0, eq);
+  std::string value = kv.substr(eq + 1);
+  core::Json parsed = core::Json::parse(value, nullptr, false);
+  if (parsed.is_discarded() || parsed.is_object()) parsed = value;
+  return std::make_pair(name, parsed);
+}
+
+}  // namespace
+
+void addRun(CLI::App& app, Globals& g) {
+  struct Args {
+    std::string playbook;
+    std::vector<std::string> params;
+    bool dry_run = false;
+    bool local = false;
+    bool wait = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("run", "Run a playbook by hand (try --dry-run first)");
+  cmd->add_option("playbook", a->playbook, "A playbook's name or a path to its file")->required();
+  cmd->add_option("--param", a->params, "name=value, repeatable");
+  cmd->add_flag("--dry-run", a->dry_run, "Plan every step, execute none");
+  cmd->add_flag("--local", a->local, "Run in this process on --data-dir, no daemon");
+  cmd->add_flag("--wait", a->wait, "Follow the run until it ends (always so with --local)");
+  cmd->callback([&g, a] {
+    if (!a->local) {
+      g.exit_code = needsLocal("run");
+      return;
+    }
+    core::Json params = core::Json::object();
+    for (const auto& kv : a->params) {
+      auto p = parseParam(kv);
+      if (!p) {
+        printError(p.error().message());
+        g.exit_code = kExitUsage;
+        return;
+      }
+      params[p->first] = p->second;
+    }
+    playbook::EngineOptions options;
+    if (!g.json) options.on_event = printEvent;
+    auto rt = openLocal(g, true, options);
+    if (!rt) {
+      g.exit_code = kExitFailed;
+      return;
+    }
+    auto pb = findPlaybook(a->playbook, g.playbook_dirs, rt->registry());
+    if (!pb) {
+      printError(pb.error().message());
+      g.exit_code = kExitFailed;
+      return;
+    }
+    playbook::RunRequest req;
+    req.playbook = *pb;
+    req.trigger = "manual";
+    req.params = params;
+    req.dry_run = a->dry_run;
+    auto& engine = rt->engine();
+    auto result = rt->block([&]() -> core::awaitable<core::Result<store::RunRecord>> {
+      auto started = co_await engine.start(req);
+      if (!started) co_return core::fail(started.error());
+      if (!started->started) co_return core::fail(core::ErrorCode::kAlreadyExists, started->reason);
+      if (!g.json) std::cout << "run " << started->run_id << " started\n" << std::flush;
+      co_return co_await engine.join(started->run_id);
+    }());
+    if (!result) {
+      printError(result.error().str());
+      g.exit_code = kExitFailed;
+      return;
+    }
+    if (g.json) std::cout << runToJson(*result).dump(2) << "\n";
+    else
+      std::cout << "run " << result->id << " " << store::runStatusName(result->status)
+                << (result->error.empty() ? "" : ": " + result->error) << "\n";
+    g.exit_code = exitCodeFor(result->status);
+  });
+}
+
+}  // namespace firebreak::cli

@@ -1,0 +1,129 @@
+#include "daemon/store/sqlite/write_tx.h"
+
+namespace firebreak::store::sqlite {
+
+namespace {
+
+const std::string kInsertRun = R"sql(
+INSERT INTO runs (id, playbook, playbook_file, playbook_hash, playbook_source, incident_id,
+                  "trigger", params_json, alert_json, status, dry_run, error, concurrency_key,
+                  max_runs_key, dedup_key, created_ms, deadline_ms, finished_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql";
+
+const std::string kUpdateRun =
+    "UPDATE runs SET status = ?2, error = ?3, finished_ms = ?4 WHERE id = ?1";
+
+// ON CONFLICT ... DO UPDATE keeps the rowid, which orders steps started in the same ms.
+const std::string kUpsertStep = R"sql(
+INSERT INTO steps (run_id, step_id, stage, attempt, action, status, idempotency_key, idempotent,
+                   destructive, dry_run, params_json, output_json, error, started_ms, finished_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, step_id, stage, attempt) DO UPDATE SET
+  action = excluded.action, status = excluded.status, idempotency_key = excluded.idempotency_key,
+  idempotent = excluded.idempotent, destructive = excluded.destructive, dry_run = excluded.dry_run,
+  params_json = excluded.params_json, output_json = excluded.output_json, error = excluded.error,
+  started_ms = excluded.started_ms, finished_ms = excluded.finished_ms)sql";
+
+const std::string kAppendTimeline = R"sql(
+INSERT INTO timeline (at_ms, incident_id, run_id, step_id, kind, message, data_json)
+VALUES (?, ?, ?, ?, ?, ?, ?))sql";
+
+const std::string kUpsertApproval = R"sql(
+INSERT INTO approvals (run_id, step_id, role, status, reason, decided_by, requested_ms, expires_ms,
+                       decided_ms)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (run_id, step_id) DO UPDATE SET
+  role = excluded.role, status = excluded.status, reason = excluded.reason,
+  decided_by = excluded.decided_by, requested_ms = excluded.requested_ms,
+  expires_ms = excluded.expires_ms, decided_ms = excluded.decided_ms)sql";
+
+const std::string kSetSetting = R"sql(
+INSERT INTO settings (key, value) VALUES (?, ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value)sql";
+
+const std::string kUpsertBreaker = R"sql(
+INSERT INTO breakers (action, consecutive_failures, open, opened_ms) VALUES (?, ?, ?, ?)
+ON CONFLICT (action) DO UPDATE SET
+  consecutive_failures = excluded.consecutive_failures, open = excluded.open,
+  opened_ms = excluded.opened_ms)sql";
+
+// Inserts a claim, or takes over an expired one; an unexpired claim makes this a no-op, which
+// changes() reports as 0 rows.
+const std::string kClaimDedup = R"sql(
+INSERT INTO dedup (key, run_id, expires_ms) VALUES (?1, ?2, ?4)
+ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, expires_ms = excluded.expires_ms
+WHERE dedup.expires_ms <= ?3)sql";
+
+}  // namespace
+
+Status SqliteWriteTx::note(Status status) {
+  if (status) return status;
+  Error error = prefixed(status.error(), label_);
+  if (!first_error_) first_error_ = error;
+  return core::fail(std::move(error));
+}
+
+template <typename... Args>
+Status SqliteWriteTx::write(const std::string& sql, std::string what, const Args&... args) {
+  auto query = Query::prepare(conn_, sql, std::move(what));
+  if (!query) return note(core::fail(query.error()));
+  return note(query->bind(args...).run());
+}
+
+Status SqliteWriteTx::insertRun(const RunRecord& run) {
+  return write(kInsertRun, "inserting run " + run.id, run.id, run.playbook, run.playbook_file,
+               run.playbook_hash, run.playbook_source, run.incident_id, run.trigger, run.params,
+               run.alert, runStatusName(run.status), run.dry_run, run.error, run.concurrency_key,
+               run.max_runs_key, run.dedup_key, run.created_ms, run.deadline_ms, run.finished_ms);
+}
+
+Status SqliteWriteTx::updateRun(const std::string& run_id, RunStatus status,
+                                const std::string& error, int64_t finished_ms) {
+  const std::string what = "updating run " + run_id;
+  auto query = Query::prepare(conn_, kUpdateRun, what);
+  if (!query) return note(core::fail(query.error()));
+  if (auto ok = query->bind(run_id, runStatusName(status), error, finished_ms).run(); !ok)
+    return note(ok);
+  if (query->changes() == 0) return note(core::fail(ErrorCode::kNotFound, what + ": no such run"));
+  return {};
+}
+
+Status SqliteWriteTx::upsertStep(const StepRecord& s) {
+  return write(kUpsertStep,
+               "writing step " + s.step_id + " (" + s.stage + ", attempt " +
+                   std::to_string(s.attempt) + ") of run " + s.run_id,
+               s.run_id, s.step_id, s.stage, s.attempt, s.action, s.status, s.idempotency_key,
+               s.idempotent, s.destructive, s.dry_run, s.params, s.output, s.error, s.started_ms,
+               s.finished_ms);
+}
+
+Status SqliteWriteTx::appendTimeline(const TimelineEvent& e) {
+  return write(kAppendTimeline, "appending " + e.kind + " to the timeline", e.at_ms,
+               e.incident_id, e.run_id, e.step_id, e.kind, e.message, e.data);
+}
+
+Status SqliteWriteTx::upsertApproval(const ApprovalRecord& a) {
+  return write(kUpsertApproval, "writing approval of step " + a.step_id + " of run " + a.run_id,
+               a.run_id, a.step_id, a.role, a.status, a.reason, a.decided_by, a.requested_ms,
+               a.expires_ms, a.decided_ms);
+}
+
+Status SqliteWriteTx::setSetting(const std::string& key, const std::string& value) {
+  return write(kSetSetting, "setting " + key, key, value);
+}
+
+Status SqliteWriteTx::upsertBreaker(const BreakerRecord& b) {
+  return write(kUpsertBreaker, "writing the breaker of " + b.action, b.action,
+               b.consecutive_failures, b.open, b.opened_ms);
+}
+
+Result<bool> SqliteWriteTx::claimDedup(const std::string& key, const std::string& run_id,
+                                       int64_t now_ms, int64_t expires_ms) {
+  auto query = Query::prepare(conn_, kClaimDedup, "claiming dedup key " + key);
+  if (!query) return core::fail(note(core::fail(query.error())).error());
+  if (auto ok = note(query->bind(key, run_id, now_ms, expires_ms).run()); !ok)
+    return core::fail(ok.error());
+  return query->changes() > 0;
+}
+
+}  // namespace firebreak::store::sqlite
