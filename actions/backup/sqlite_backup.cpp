@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <ctime>
 #include <memory>
 #include <vector>
 
+#include <fmt/format.h>
 #include <sqlite3.h>
 
 #include "actions/backup/fs_util.h"
@@ -16,6 +19,23 @@ namespace firebreak::actions::backup {
 namespace {
 
 constexpr int kBusyTimeoutMs = 10'000;
+
+// How long the busy handler has slept by its `count`-th call: 100 us each for the first 100
+// calls, then 1 ms each.
+int64_t busySleptUs(int count) {
+  return count < 100 ? count * 100LL : 10'000LL + (count - 100) * 1'000LL;
+}
+
+// SQLite's default busy handler backs off to one retry every 100 ms. A rollback-journal writer
+// that commits back to back holds PENDING or EXCLUSIVE nearly all the time, leaving only short
+// gaps for a reader's SHARED lock; retrying that rarely misses them for the whole timeout.
+// Retrying often (and cheaply: one fcntl lock attempt) finds a gap within the same timeout.
+int busyWait(void*, int count) {
+  if (busySleptUs(count) >= kBusyTimeoutMs * 1000LL) return 0;  // give up: SQLITE_BUSY
+  struct timespec ts = {0, (count < 100 ? 100 : 1'000) * 1'000L};
+  ::nanosleep(&ts, nullptr);
+  return 1;
+}
 
 struct CloseDb {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -57,7 +77,7 @@ core::Result<Db> openDb(const std::string& path, int flags) {
   Db db(raw);
   if (rc != SQLITE_OK) return core::fail(sqliteError(db.get(), rc, "open " + path));
   sqlite3_extended_result_codes(db.get(), 1);
-  sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+  sqlite3_busy_handler(db.get(), &busyWait, nullptr);
   return db;
 }
 
@@ -83,10 +103,19 @@ core::Status sqliteOnlineBackup(const std::string& source, const std::string& de
   int rc = sqlite3_backup_step(backup, -1);
   int finish_rc = sqlite3_backup_finish(backup);
   if (rc != SQLITE_DONE) {
-    sqlite3* db = (rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_BUSY ? src->get()
-                                                                            : dst->get();
-    return core::fail(core::Error(codeFor(rc), "backup of " + source + ": " + sqlite3_errstr(rc) +
-                                                   " (" + sqlite3_errmsg(db) + ")"));
+    // backup_step records its error on the destination handle; the source's may say more
+    // (NOTADB). Whichever carries a message other than rc's own is added; "not an error" never.
+    std::string message = "backup of " + source + ": " + sqlite3_errstr(rc);
+    for (sqlite3* db : {src->get(), dst->get()}) {
+      std::string detail = sqlite3_errmsg(db);
+      if (sqlite3_errcode(db) != SQLITE_OK && detail != sqlite3_errstr(rc)) {
+        message += " (" + detail + ")";
+        break;
+      }
+    }
+    if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
+      message += fmt::format(" for {} s", kBusyTimeoutMs / 1000);
+    return core::fail(core::Error(codeFor(rc), message));
   }
   if (finish_rc != SQLITE_OK)
     return core::fail(sqliteError(dst->get(), finish_rc, "finish backup of " + source));

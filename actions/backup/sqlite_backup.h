@@ -10,8 +10,10 @@ namespace firebreak::actions::backup {
 
 // Copies the live database at `source` into the new database file `dest` in one backup step,
 // so the copy is one transaction-consistent snapshot. In WAL mode writers carry on meanwhile;
-// in rollback-journal mode they wait for the read lock (SQLite's busy timeout). A busy source
-// is kUnavailable (retryable); a file that is not a database is kFailedPrecondition.
+// in rollback-journal mode the copy waits up to 10 s for its read lock, retrying often enough
+// to find the gaps between a busy writer's commits, and writers then wait for the copy. A
+// source still busy after that is kUnavailable (retryable); a file that is not a database is
+// kFailedPrecondition.
 core::Status sqliteOnlineBackup(const std::string& source, const std::string& dest);
 
 // Runs PRAGMA integrity_check on `path` (opened read-write without creating it: a WAL-mode copy

@@ -15,6 +15,13 @@
 #include <optional>
 #include <type_traits>
 
+// GCC 12 miscompiles two coroutine forms, destroying a temporary twice (a double free):
+// - a lambda with non-trivially-destructible captures (strings, shared_ptr, Json) as a
+//   temporary inside a `co_await` expression: name the lambda and std::move it in, or capture
+//   only references and pointers;
+// - `co_await` inside a conditional expression (`p ? co_await a() : co_await b()`): use if/else.
+// scripts/check-coroutines.py (a ctest) finds both.
+
 namespace firebreak {
 namespace asio = boost::asio;
 }
@@ -61,35 +68,36 @@ auto offload(asio::thread_pool& pool, F fn) -> awaitable<std::invoke_result_t<F>
 }
 
 // A one-shot event: wait() returns once set() has been called (before or after the wait).
-// Safe across threads for set(); waiters must run on the executor given at construction.
+// set() is safe from any thread; waiters run on the executor given at construction. The state
+// is shared with what set() posts and with waiting coroutines, so the Event itself may be
+// destroyed right after set() (a finished call dropping the last reference to its result).
 class Event {
  public:
-  explicit Event(asio::any_io_executor ex) : timer_(ex) {
-    timer_.expires_at(std::chrono::steady_clock::time_point::max());
-  }
+  explicit Event(asio::any_io_executor ex) : state_(std::make_shared<State>(ex)) {}
   void set() {
-    asio::post(timer_.get_executor(), [this] {
-      set_ = true;
-      timer_.cancel();
+    asio::post(state_->timer.get_executor(), [state = state_] {
+      state->set = true;
+      state->timer.cancel();
     });
   }
-  bool isSet() const { return set_; }
+  bool isSet() const { return state_->set; }
   // Waits until set(), or until `deadline`; returns whether it was set.
   awaitable<bool> wait(std::chrono::steady_clock::time_point deadline =
                            std::chrono::steady_clock::time_point::max()) {
-    while (!set_) {
-      asio::steady_timer timer(timer_.get_executor());
+    auto state = state_;
+    while (!state->set) {
+      asio::steady_timer timer(state->timer.get_executor());
       if (deadline != std::chrono::steady_clock::time_point::max()) {
         // Wake on either: a second timer cancels the shared one at the deadline.
         timer.expires_at(deadline);
-        timer.async_wait([this](boost::system::error_code ec) {
-          if (!ec) timer_.cancel();
+        timer.async_wait([state](boost::system::error_code ec) {
+          if (!ec) state->timer.cancel();
         });
       }
       boost::system::error_code ec;
-      co_await timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+      co_await state->timer.async_wait(asio::redirect_error(use_awaitable, ec));
       timer.cancel();
-      if (set_) break;
+      if (state->set) break;
       // The shared timer keeps its expiry at max: re-arming it would cancel other waiters.
       if (std::chrono::steady_clock::now() >= deadline) co_return false;
     }
@@ -97,8 +105,14 @@ class Event {
   }
 
  private:
-  asio::steady_timer timer_;
-  bool set_ = false;
+  struct State {
+    explicit State(asio::any_io_executor ex) : timer(ex) {
+      timer.expires_at(std::chrono::steady_clock::time_point::max());
+    }
+    asio::steady_timer timer;
+    bool set = false;
+  };
+  std::shared_ptr<State> state_;
 };
 
 // Set when whoever started an operation gives up on it (step timeout, run abort, shutdown).
