@@ -99,6 +99,57 @@ struct BreakerRecord {
   int64_t opened_ms = 0;
 };
 
+// One alert as received, normalized. `identity` is what makes two deliveries the same alert
+// (source, the sender's fingerprint, its start time): Alertmanager repeats a firing alert at
+// every group_interval and repeat_interval, and an HA pair sends each notification twice.
+struct AlertRecord {
+  std::string id;
+  std::string identity;
+  std::string source;
+  std::string fingerprint;
+  std::string status;  // firing | resolved
+  std::string name;
+  Json labels = Json::object();
+  Json annotations = Json::object();
+  int64_t starts_at_ms = 0;
+  int64_t ends_at_ms = 0;  // 0: none
+  int64_t received_at_ms = 0;
+  bool drill = false;
+  std::string incident_id;
+};
+
+// What noteAlert() found: a new alert, one whose status changed (it resolved, or fired again),
+// or a repeat of what is already known, which is not stored again and starts nothing.
+enum class AlertNovelty { kNew, kStatusChanged, kRepeat };
+
+struct AlertNote {
+  AlertNovelty novelty = AlertNovelty::kNew;
+  std::string incident_id;  // of the earlier delivery, when there was one
+};
+
+// Alerts grouped by playbook and dedup key. Open while any of its alerts fires.
+struct IncidentRecord {
+  std::string id;
+  std::string playbook;
+  std::string dedup_key;  // playbook name + the rendered dedup key
+  std::string status;     // open | resolved
+  std::string severity;
+  std::string title;
+  int64_t opened_at_ms = 0;
+  int64_t resolved_at_ms = 0;
+  bool drill = false;
+};
+
+// A run that intake decided on in the same transaction as the alert that caused it, before
+// the engine started it: after a crash between the two, start-up starts it with the same id.
+struct PendingStart {
+  std::string run_id;
+  std::string playbook;
+  std::string incident_id;
+  Json alert;
+  int64_t created_ms = 0;
+};
+
 struct RunFilter {
   std::optional<RunStatus> status;
   std::string incident_id;

@@ -34,6 +34,16 @@ class WriteTx {
   // false, and changes nothing, when it does. Dedup windows are built on this.
   virtual Result<bool> claimDedup(const std::string& key, const std::string& run_id,
                                   int64_t now_ms, int64_t expires_ms) = 0;
+
+  // Intake. Stores the alert unless its identity is already known in the same status; the
+  // answer says which (a repeat changes nothing).
+  virtual Result<AlertNote> noteAlert(const AlertRecord& alert) = 0;
+  // Files alert `alert_id` (and its identity) under an incident.
+  virtual Status setAlertIncident(const std::string& alert_id, const std::string& identity,
+                                  const std::string& incident_id) = 0;
+  virtual Status upsertIncident(const IncidentRecord& incident) = 0;
+  virtual Status addPendingStart(const PendingStart& start) = 0;
+  virtual Status removePendingStart(const std::string& run_id) = 0;
 };
 
 class Store {
@@ -64,6 +74,18 @@ class Store {
   virtual Result<int64_t> countDestructiveSince(int64_t since_ms) const = 0;
   // Runs with this concurrency key that are running or waiting (not queued, not final).
   virtual Result<int64_t> countActiveRuns(const std::string& concurrency_key) const = 0;
+
+  virtual Result<std::optional<IncidentRecord>> incident(const std::string& id) const = 0;
+  // The open incident of a playbook's dedup key, if any.
+  virtual Result<std::optional<IncidentRecord>> openIncident(const std::string& dedup_key) const = 0;
+  // Newest first; status "" for all.
+  virtual Result<std::vector<IncidentRecord>> incidents(const std::string& status,
+                                                        int limit) const = 0;
+  virtual Result<std::vector<AlertRecord>> alertsOfIncident(const std::string& incident_id) const = 0;
+  // Identities of an incident's alerts whose last known status is firing.
+  virtual Result<int64_t> countFiringAlerts(const std::string& incident_id) const = 0;
+  virtual Result<int64_t> countAlerts() const = 0;
+  virtual Result<std::vector<PendingStart>> pendingStarts() const = 0;
 };
 
 }  // namespace firebreak::store

@@ -186,10 +186,32 @@ constexpr std::string_view kMigration2 = R"sql(
 CREATE INDEX dedup_by_expiry ON dedup (expires_ms);
 )sql";
 
+// Migration 3: intake. An alert's identity (source, fingerprint, start) with its last status,
+// so that a repeated delivery is recognised for as long as the alert lives, not for a window;
+// and the run starts intake decided on, committed with the alert that caused them.
+constexpr std::string_view kMigration3 = R"sql(
+ALTER TABLE alerts ADD COLUMN identity TEXT NOT NULL DEFAULT '';
+CREATE TABLE alert_identities (
+  identity TEXT PRIMARY KEY,
+  status TEXT NOT NULL,
+  last_alert_id TEXT NOT NULL,
+  incident_id TEXT NOT NULL DEFAULT '',
+  updated_ms INTEGER NOT NULL
+);
+CREATE INDEX alert_identities_by_incident ON alert_identities (incident_id, status);
+CREATE TABLE pending_starts (
+  run_id TEXT PRIMARY KEY,
+  playbook TEXT NOT NULL,
+  incident_id TEXT NOT NULL DEFAULT '',
+  alert_json TEXT NOT NULL DEFAULT 'null',
+  created_ms INTEGER NOT NULL
+);
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> all = {kMigration1, kMigration2};
+  static const std::vector<std::string_view> all = {kMigration1, kMigration2, kMigration3};
   return all;
 }
 

@@ -172,6 +172,61 @@ Result<RunRecord> runFromRow(const Query& q) {
   return r;
 }
 
+const std::string kIncidentColumns =
+    "id, playbook, dedup_key, status, severity, title, opened_at_ms, resolved_at_ms, is_drill";
+
+Result<IncidentRecord> incidentFromRow(const Query& q) {
+  IncidentRecord i;
+  i.id = q.text(0);
+  i.playbook = q.text(1);
+  i.dedup_key = q.text(2);
+  i.status = q.text(3);
+  i.severity = q.text(4);
+  i.title = q.text(5);
+  i.opened_at_ms = q.integer(6);
+  i.resolved_at_ms = q.integer(7);
+  i.drill = q.boolean(8);
+  return i;
+}
+
+const std::string kAlertColumns =
+    "id, identity, source, fingerprint, status, name, labels_json, annotations_json, "
+    "starts_at_ms, ends_at_ms, received_at_ms, is_drill, incident_id";
+
+Result<AlertRecord> alertFromRow(const Query& q) {
+  AlertRecord a;
+  a.id = q.text(0);
+  a.identity = q.text(1);
+  a.source = q.text(2);
+  a.fingerprint = q.text(3);
+  a.status = q.text(4);
+  a.name = q.text(5);
+  auto labels = q.json(6);
+  if (!labels) return core::fail(prefixed(labels.error(), "alert " + a.id + ": "));
+  a.labels = std::move(*labels);
+  auto annotations = q.json(7);
+  if (!annotations) return core::fail(prefixed(annotations.error(), "alert " + a.id + ": "));
+  a.annotations = std::move(*annotations);
+  a.starts_at_ms = q.integer(8);
+  a.ends_at_ms = q.integer(9);
+  a.received_at_ms = q.integer(10);
+  a.drill = q.boolean(11);
+  a.incident_id = q.text(12);
+  return a;
+}
+
+Result<PendingStart> pendingFromRow(const Query& q) {
+  PendingStart p;
+  p.run_id = q.text(0);
+  p.playbook = q.text(1);
+  p.incident_id = q.text(2);
+  auto alert = q.json(3);
+  if (!alert) return core::fail(prefixed(alert.error(), "pending run " + p.run_id + ": "));
+  p.alert = std::move(*alert);
+  p.created_ms = q.integer(4);
+  return p;
+}
+
 Result<StepRecord> stepFromRow(const Query& q) {
   StepRecord s;
   s.run_id = q.text(0);
@@ -457,6 +512,80 @@ Result<int64_t> SqliteStore::countActiveRuns(const std::string& concurrency_key)
                                  " AND status IN " + kActiveStatuses;
   return withReader(*readers_, path_, [&](Connection& conn) {
     return count(conn, sql, "counting active runs of " + concurrency_key, concurrency_key);
+  });
+}
+
+Result<std::optional<IncidentRecord>> SqliteStore::incident(const std::string& id) const {
+  static const std::string sql = "SELECT " + kIncidentColumns + " FROM incidents WHERE id = ?";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::optional<IncidentRecord>> {
+    auto query = Query::prepare(conn, sql, "loading incident " + id);
+    if (!query) return core::fail(query.error());
+    query->bind(id);
+    return first<IncidentRecord>(*query, incidentFromRow);
+  });
+}
+
+Result<std::optional<IncidentRecord>> SqliteStore::openIncident(const std::string& dedup_key) const {
+  static const std::string sql = "SELECT " + kIncidentColumns +
+                                 " FROM incidents WHERE dedup_key = ? AND status = 'open'"
+                                 " ORDER BY opened_at_ms DESC LIMIT 1";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::optional<IncidentRecord>> {
+    auto query = Query::prepare(conn, sql, "finding the open incident of " + dedup_key);
+    if (!query) return core::fail(query.error());
+    query->bind(dedup_key);
+    return first<IncidentRecord>(*query, incidentFromRow);
+  });
+}
+
+Result<std::vector<IncidentRecord>> SqliteStore::incidents(const std::string& status,
+                                                           int limit) const {
+  static const std::string all = "SELECT " + kIncidentColumns +
+                                 " FROM incidents ORDER BY opened_at_ms DESC, rowid DESC LIMIT ?2";
+  static const std::string by_status =
+      "SELECT " + kIncidentColumns +
+      " FROM incidents WHERE status = ?1 ORDER BY opened_at_ms DESC, rowid DESC LIMIT ?2";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<IncidentRecord>> {
+    auto query = Query::prepare(conn, status.empty() ? all : by_status, "listing incidents");
+    if (!query) return core::fail(query.error());
+    if (!status.empty()) query->bindAt(1, status);
+    query->bindAt(2, static_cast<int64_t>(limit > 0 ? limit : -1));
+    return collect<IncidentRecord>(*query, incidentFromRow);
+  });
+}
+
+Result<std::vector<AlertRecord>> SqliteStore::alertsOfIncident(const std::string& incident_id) const {
+  static const std::string sql = "SELECT " + kAlertColumns +
+                                 " FROM alerts WHERE incident_id = ? ORDER BY received_at_ms, rowid";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<AlertRecord>> {
+    auto query = Query::prepare(conn, sql, "loading the alerts of incident " + incident_id);
+    if (!query) return core::fail(query.error());
+    query->bind(incident_id);
+    return collect<AlertRecord>(*query, alertFromRow);
+  });
+}
+
+Result<int64_t> SqliteStore::countFiringAlerts(const std::string& incident_id) const {
+  static const std::string sql =
+      "SELECT count(*) FROM alert_identities WHERE incident_id = ? AND status = 'firing'";
+  return withReader(*readers_, path_, [&](Connection& conn) {
+    return count(conn, sql, "counting the firing alerts of incident " + incident_id, incident_id);
+  });
+}
+
+Result<int64_t> SqliteStore::countAlerts() const {
+  return withReader(*readers_, path_, [&](Connection& conn) {
+    return count(conn, "SELECT count(*) FROM alerts", "counting alerts");
+  });
+}
+
+Result<std::vector<PendingStart>> SqliteStore::pendingStarts() const {
+  static const std::string sql =
+      "SELECT run_id, playbook, incident_id, alert_json, created_ms FROM pending_starts"
+      " ORDER BY created_ms, rowid";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<PendingStart>> {
+    auto query = Query::prepare(conn, sql, "listing pending run starts");
+    if (!query) return core::fail(query.error());
+    return collect<PendingStart>(*query, pendingFromRow);
   });
 }
 

@@ -85,6 +85,14 @@ class SqliteStore final : public Store {
   // Attempts of destructive steps, not dry-run, neither planned nor skipped.
   Result<int64_t> countDestructiveSince(int64_t since_ms) const override;
   Result<int64_t> countActiveRuns(const std::string& concurrency_key) const override;
+  Result<std::optional<IncidentRecord>> incident(const std::string& id) const override;
+  Result<std::optional<IncidentRecord>> openIncident(const std::string& dedup_key) const override;
+  Result<std::vector<IncidentRecord>> incidents(const std::string& status,
+                                                int limit) const override;
+  Result<std::vector<AlertRecord>> alertsOfIncident(const std::string& incident_id) const override;
+  Result<int64_t> countFiringAlerts(const std::string& incident_id) const override;
+  Result<int64_t> countAlerts() const override;
+  Result<std::vector<PendingStart>> pendingStarts() const override;
 
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }

@@ -54,7 +54,91 @@ INSERT INTO dedup (key, run_id, expires_ms) VALUES (?1, ?2, ?4)
 ON CONFLICT (key) DO UPDATE SET run_id = excluded.run_id, expires_ms = excluded.expires_ms
 WHERE dedup.expires_ms <= ?3)sql";
 
+const std::string kFindIdentity =
+    "SELECT status, incident_id FROM alert_identities WHERE identity = ?";
+
+const std::string kInsertAlert = R"sql(
+INSERT INTO alerts (id, identity, source, fingerprint, status, starts_at_ms, ends_at_ms, name,
+                    labels_json, annotations_json, received_at_ms, is_drill, incident_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql";
+
+const std::string kUpsertIdentity = R"sql(
+INSERT INTO alert_identities (identity, status, last_alert_id, incident_id, updated_ms)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (identity) DO UPDATE SET
+  status = excluded.status, last_alert_id = excluded.last_alert_id, updated_ms = excluded.updated_ms)sql";
+
+const std::string kUpsertIncident = R"sql(
+INSERT INTO incidents (id, playbook, dedup_key, status, severity, title, opened_at_ms,
+                       resolved_at_ms, is_drill)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET
+  status = excluded.status, severity = excluded.severity, title = excluded.title,
+  resolved_at_ms = excluded.resolved_at_ms)sql";
+
+const std::string kAddPendingStart = R"sql(
+INSERT INTO pending_starts (run_id, playbook, incident_id, alert_json, created_ms)
+VALUES (?, ?, ?, ?, ?))sql";
+
 }  // namespace
+
+Result<AlertNote> SqliteWriteTx::noteAlert(const AlertRecord& a) {
+  AlertNote out;
+  {
+    auto find = Query::prepare(conn_, kFindIdentity, "looking up alert " + a.identity);
+    if (!find) return core::fail(note(core::fail(find.error())).error());
+    find->bind(a.identity);
+    auto row = find->step();
+    if (!row) return core::fail(note(core::fail(row.error())).error());
+    if (*row) {
+      std::string status = find->text(0);
+      out.incident_id = find->text(1);
+      if (status == a.status) {
+        out.novelty = AlertNovelty::kRepeat;
+        return out;
+      }
+      out.novelty = AlertNovelty::kStatusChanged;
+    }
+  }
+  if (auto ok = write(kInsertAlert, "storing alert " + a.identity, a.id, a.identity, a.source,
+                      a.fingerprint, a.status, a.starts_at_ms, a.ends_at_ms, a.name, a.labels,
+                      a.annotations, a.received_at_ms, a.drill,
+                      a.incident_id.empty() ? out.incident_id : a.incident_id);
+      !ok)
+    return core::fail(ok.error());
+  if (auto ok = write(kUpsertIdentity, "remembering alert " + a.identity, a.identity, a.status,
+                      a.id, out.incident_id, a.received_at_ms);
+      !ok)
+    return core::fail(ok.error());
+  return out;
+}
+
+Status SqliteWriteTx::setAlertIncident(const std::string& alert_id, const std::string& identity,
+                                       const std::string& incident_id) {
+  if (auto ok = write("UPDATE alerts SET incident_id = ?2 WHERE id = ?1",
+                      "filing alert " + alert_id + " under incident " + incident_id, alert_id,
+                      incident_id);
+      !ok)
+    return ok;
+  return write("UPDATE alert_identities SET incident_id = ?2 WHERE identity = ?1",
+               "filing alert " + identity + " under incident " + incident_id, identity,
+               incident_id);
+}
+
+Status SqliteWriteTx::upsertIncident(const IncidentRecord& i) {
+  return write(kUpsertIncident, "writing incident " + i.id, i.id, i.playbook, i.dedup_key,
+               i.status, i.severity, i.title, i.opened_at_ms, i.resolved_at_ms, i.drill);
+}
+
+Status SqliteWriteTx::addPendingStart(const PendingStart& p) {
+  return write(kAddPendingStart, "recording the start of run " + p.run_id, p.run_id, p.playbook,
+               p.incident_id, p.alert, p.created_ms);
+}
+
+Status SqliteWriteTx::removePendingStart(const std::string& run_id) {
+  return write("DELETE FROM pending_starts WHERE run_id = ?",
+               "clearing the start of run " + run_id, run_id);
+}
 
 Status SqliteWriteTx::note(Status status) {
   if (status) return status;

@@ -26,6 +26,12 @@ class SqliteWriteTx final : public WriteTx {
   Status upsertBreaker(const BreakerRecord& breaker) override;
   Result<bool> claimDedup(const std::string& key, const std::string& run_id, int64_t now_ms,
                           int64_t expires_ms) override;
+  Result<AlertNote> noteAlert(const AlertRecord& alert) override;
+  Status setAlertIncident(const std::string& alert_id, const std::string& identity,
+                          const std::string& incident_id) override;
+  Status upsertIncident(const IncidentRecord& incident) override;
+  Status addPendingStart(const PendingStart& start) override;
+  Status removePendingStart(const std::string& run_id) override;
 
   // Called by the writer around each request.
   void beginRequest() { first_error_.reset(); }

@@ -121,6 +121,11 @@ class SqliteStoreTest : public ::testing::Test {
   }
   Status commit(SqliteStore& store, Fn fn) { return runAwaitable(store.commit(std::move(fn))); }
 
+ public:
+  Status commitFor(SqliteStore& store, Fn fn) { return commit(store, std::move(fn)); }
+
+ protected:
+
   TempDir dir_;
   std::string path_ = dir_.file("state/firebreak.db");
   FakeClock clock_;
@@ -160,7 +165,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseAndKeepsItsData) {
   clock_.set(1'800'000'000'000);
   auto store = open();
   ASSERT_TRUE(store);
-  EXPECT_EQ(store->schemaVersion(), 2);
+  EXPECT_EQ(store->schemaVersion(), sqlite::latestSchemaVersion());
   auto old = store->run("old");
   ASSERT_TRUE(old) << old.error().str();
   ASSERT_TRUE(old->has_value());
@@ -174,8 +179,9 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseAndKeepsItsData) {
   EXPECT_TRUE(claimed) << claimed.error().str();
   store.reset();
   RawDb raw(path_);
-  EXPECT_EQ(raw.queryInt("PRAGMA user_version"), 2);
+  EXPECT_EQ(raw.queryInt("PRAGMA user_version"), sqlite::latestSchemaVersion());
   EXPECT_EQ(raw.queryInt("SELECT count(*) FROM sqlite_master WHERE name = 'dedup_by_expiry'"), 1);
+  EXPECT_EQ(raw.queryInt("SELECT count(*) FROM sqlite_master WHERE name = 'alert_identities'"), 1);
   EXPECT_EQ(raw.queryInt("SELECT applied_ms FROM schema_migrations WHERE version = 2"),
             1'800'000'000'000);
   EXPECT_EQ(raw.queryInt("SELECT count(*) FROM schema_migrations WHERE version = 1"), 0);
@@ -973,6 +979,116 @@ TEST_F(SqliteStoreTest, UnparsableJsonIsAnInternalErrorNamingTheColumn) {
   EXPECT_EQ(run.error().message(), "reading " + path_ +
                                        ": run r1: loading run r1: column params_json is not "
                                        "valid JSON");
+}
+
+// --- Intake: alerts, identities, incidents, pending starts ---
+
+AlertRecord makeAlert(const std::string& id, const std::string& status, int64_t received_ms) {
+  AlertRecord a;
+  a.id = id;
+  a.identity = "prometheus|353521f55e67d83d|1795399125000";
+  a.source = "prometheus";
+  a.fingerprint = "353521f55e67d83d";
+  a.status = status;
+  a.name = "LambdaErrorSpike";
+  a.labels = {{"alertname", "LambdaErrorSpike"}, {"function", "orders-handler"}};
+  a.annotations = {{"summary", "error rate above 5%"}};
+  a.starts_at_ms = 1'795'399'125'000;
+  a.received_at_ms = received_ms;
+  return a;
+}
+
+Result<AlertNote> noteAlert(SqliteStoreTest& t, SqliteStore& store, const AlertRecord& a) {
+  AlertNote note;
+  auto ok = t.commitFor(store, [&](WriteTx& tx) -> Status {
+    auto n = tx.noteAlert(a);
+    if (!n) return core::fail(n.error());
+    note = *n;
+    return {};
+  });
+  if (!ok) return core::fail(ok.error());
+  return note;
+}
+
+TEST_F(SqliteStoreTest, ARepeatedAlertIsRecognisedAndNotStoredAgain) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto first = noteAlert(*this, *store, makeAlert("a1", "firing", 10));
+  ASSERT_TRUE(first) << first.error().str();
+  EXPECT_EQ(first->novelty, AlertNovelty::kNew);
+  // group_interval, repeat_interval and the second of an HA pair: the same alert again.
+  for (int i = 0; i < 3; ++i) {
+    auto again = noteAlert(*this, *store, makeAlert("a-repeat-" + std::to_string(i), "firing", 20));
+    ASSERT_TRUE(again) << again.error().str();
+    EXPECT_EQ(again->novelty, AlertNovelty::kRepeat);
+  }
+  EXPECT_EQ(*store->countAlerts(), 1);
+  auto resolved = noteAlert(*this, *store, makeAlert("a2", "resolved", 30));
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(resolved->novelty, AlertNovelty::kStatusChanged);
+  EXPECT_EQ(*store->countAlerts(), 2);
+  auto resolved_again = noteAlert(*this, *store, makeAlert("a3", "resolved", 40));
+  EXPECT_EQ(resolved_again->novelty, AlertNovelty::kRepeat);
+  EXPECT_EQ(*store->countAlerts(), 2);
+}
+
+TEST_F(SqliteStoreTest, IncidentsGroupAlertsAndCountTheFiringOnes) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  IncidentRecord inc{"inc-1", "lambda", "lambda|orders-handler", "open", "critical",
+                     "LambdaErrorSpike", 10, 0, false};
+  auto a = makeAlert("a1", "firing", 10);
+  auto b = makeAlert("b1", "firing", 11);
+  b.identity = "prometheus|75dfad605540f27f|1795398885000";
+  b.fingerprint = "75dfad605540f27f";
+  ASSERT_TRUE(commitFor(*store, [&](WriteTx& tx) -> Status {
+    if (auto s = tx.upsertIncident(inc); !s) return s;
+    for (const auto* alert : {&a, &b}) {
+      if (auto n = tx.noteAlert(*alert); !n) return core::fail(n.error());
+      if (auto s = tx.setAlertIncident(alert->id, alert->identity, inc.id); !s) return s;
+    }
+    return {};
+  }));
+  auto open_inc = store->openIncident("lambda|orders-handler");
+  ASSERT_TRUE(open_inc && open_inc->has_value());
+  EXPECT_EQ((*open_inc)->id, "inc-1");
+  EXPECT_EQ(*store->countFiringAlerts("inc-1"), 2);
+  // The resolution of one alert is filed under the incident its identity belongs to.
+  auto resolved = noteAlert(*this, *store, makeAlert("a2", "resolved", 20));
+  ASSERT_TRUE(resolved);
+  EXPECT_EQ(resolved->incident_id, "inc-1");
+  EXPECT_EQ(*store->countFiringAlerts("inc-1"), 1);
+  auto alerts = store->alertsOfIncident("inc-1");
+  ASSERT_TRUE(alerts);
+  ASSERT_EQ(alerts->size(), 3u);
+  EXPECT_EQ((*alerts)[2].status, "resolved");
+  EXPECT_EQ((*alerts)[0].labels["function"], "orders-handler");
+  inc.status = "resolved";
+  inc.resolved_at_ms = 30;
+  ASSERT_TRUE(commitFor(*store, [&](WriteTx& tx) { return tx.upsertIncident(inc); }));
+  EXPECT_FALSE(store->openIncident("lambda|orders-handler")->has_value());
+  auto listed = store->incidents("resolved", 10);
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].resolved_at_ms, 30);
+  EXPECT_TRUE(store->incidents("open", 10)->empty());
+}
+
+TEST_F(SqliteStoreTest, PendingStartsSurviveReopenUntilRemoved) {
+  {
+    auto store = open();
+    ASSERT_TRUE(store);
+    PendingStart p{"r-1", "lambda", "inc-1", Json{{"name", "LambdaErrorSpike"}}, 10};
+    ASSERT_TRUE(commitFor(*store, [&](WriteTx& tx) { return tx.addPendingStart(p); }));
+  }
+  auto store = open();
+  auto pending = store->pendingStarts();
+  ASSERT_TRUE(pending) << pending.error().str();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_EQ((*pending)[0].run_id, "r-1");
+  EXPECT_EQ((*pending)[0].alert["name"], "LambdaErrorSpike");
+  ASSERT_TRUE(commitFor(*store, [](WriteTx& tx) { return tx.removePendingStart("r-1"); }));
+  EXPECT_TRUE(store->pendingStarts()->empty());
 }
 
 }  // namespace
