@@ -1,9 +1,13 @@
 #include "daemon/playbook/reader.h"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <sstream>
 #include <unordered_map>
 
 #include "daemon/core/action.h"
@@ -160,6 +164,49 @@ const YamlReader::Entry* YamlReader::Fields::find(std::string_view name) const {
 YamlReader::YamlReader(std::string_view text, std::string file)
     : text_(text), file_(std::move(file)) {}
 
+namespace {
+
+// yaml-cpp 0.7's LoadAll (which YamlReader::parse calls) never returns on a ',' after a flow
+// document (`{a: 1},`): it appends empty documents until memory runs out (jbeder/yaml-cpp#1040,
+// fixed upstream in #1319). Walk the documents with a parser that we stop first: more documents
+// than the text has `---` and `...` markers for means the parser is stuck. Returns where.
+class DocumentCounter final : public YAML::EventHandler {
+ public:
+  YAML::Mark start;
+  void OnDocumentStart(const YAML::Mark& mark) override { start = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+std::optional<YAML::Mark> stuckParserAt(std::string_view text) {
+  if (text.size() > kMaxFileBytes) return std::nullopt;  // parse() refuses it unread
+  size_t markers = 0;
+  for (std::string_view m : {"---", "..."})
+    for (size_t at = text.find(m); at != std::string_view::npos; at = text.find(m, at + 3))
+      ++markers;
+  std::istringstream in{std::string(text)};
+  DocumentCounter counter;
+  try {
+    YAML::Parser parser(in);
+    for (size_t docs = 0; parser.HandleNextDocument(counter);)
+      if (++docs > markers + 1) return counter.start;
+  } catch (const std::exception&) {
+    // A syntax error: parse() reports it with its position.
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<YAML::Node> YamlReader::parse() {
   if (text_.size() > kMaxFileBytes) {
     error({file_, 1, 1}, "file is larger than 1 MiB (" + std::to_string(text_.size()) + " bytes)",
@@ -174,6 +221,17 @@ std::optional<YAML::Node> YamlReader::parse() {
       else ++col;
     }
     error({file_, line, col}, bad->what, {});
+    return std::nullopt;
+  }
+  if (auto stuck = stuckParserAt(text_)) {
+    std::string_view text = text_;
+    if (text.substr(0, 3) == "\xef\xbb\xbf") text.remove_prefix(3);  // marks count after it
+    bool comma =
+        stuck->pos >= 0 && static_cast<size_t>(stuck->pos) < text.size() && text[stuck->pos] == ',';
+    error({file_, stuck->line + 1, stuck->column + 1},
+          comma ? "YAML syntax error: ',' after the end of the document"
+                : "YAML syntax error: the document does not end",
+          {});
     return std::nullopt;
   }
   std::vector<YAML::Node> docs;

@@ -214,6 +214,9 @@ const std::vector<BadCase>& badCases() {
        {"7:18: error: invalid regular expression 'critical|(high': missing ): critical|(high in "
         "trigger.match"}},
       {"yaml-syntax.yaml", {"7:26: error: YAML syntax error: illegal flow end"}},
+      // yaml-cpp 0.7 alone would loop here until memory runs out.
+      {"comma-after-document.yaml",
+       {"2:45: error: YAML syntax error: ',' after the end of the document"}},
       {"empty.yaml", {"1:1: error: empty file"}},
       {"wrong-api-version.yaml",
        {"1:13: error: 'apiVersion' must be 'firebreak/v1', not 'firebreak/v2'"}},
