@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build run test unit asan fuzz fuzz-long integration bench clean
+.PHONY: deps build run test unit asan fuzz fuzz-long integration bench bench-smoke clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -14,13 +14,13 @@ build: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Until the daemon exists, `run` plans a library playbook end to end on the local store (./var).
+# The daemon on loopback with the example config, in dry-run (scripts/run-daemon.sh says how to
+# point Alertmanager at it).
 run: build
-	$(BUILD)/cli/firebreak validate playbooks
-	$(BUILD)/cli/firebreak run page-only --local --dry-run \
-	  --param summary="Checkout latency above SLO" --param service=checkout
+	$(BUILD)/cli/firebreak validate playbooks docs/examples/firebreak.yaml
+	bash scripts/run-daemon.sh $(BUILD)
 
-test: unit asan fuzz integration
+test: unit asan fuzz integration bench-smoke
 	@echo "all tests passed"
 
 unit: build
@@ -47,6 +47,10 @@ integration: build
 
 bench: build
 	$(BUILD)/bench/bench_engine
+
+# A short benchmark run in the test command: it must keep working, its numbers are not judged.
+bench-smoke: build
+	$(BUILD)/bench/bench_engine 200
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -54,7 +54,7 @@ metadata: {{ name: bench-{}, description: "benchmark playbook {}" }}
 trigger:
   match: {{ alertname: "Bench{}", severity: "=~critical|high" }}
   when: alert.labels.env == "prod"
-dedup: {{ key: "{{{{ alert.labels.instance }}}}", window: 10m }}
+dedup: {{ key: "{{{{ params.target }}}}", window: 10m }}
 params:
   target: {{ default: "{{{{ alert.labels.instance }}}}" }}
 {})",
