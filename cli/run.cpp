@@ -1,4 +1,6 @@
-// firebreak run PLAYBOOK --local [--param k=v]... [--dry-run]: a manual runbook, in-process.
+// firebreak run PLAYBOOK --local [--param k=v]... [--label k=v]... [--dry-run]: a manual
+// runbook, in-process. --label and --annotation give the run the alert that playbooks written
+// for alerts read (`alert.labels.instance`), as if it had just fired.
 #include <iostream>
 
 #include "cli/common.h"
@@ -20,12 +22,24 @@ core::Result<std::pair<std::string, core::Json>> parseParam(const std::string& k
   return std::make_pair(name, parsed);
 }
 
+// --label k=v / --annotation k=v: plain strings, as an alert's labels are.
+core::Status addPair(const std::string& flag, const std::string& kv, core::Json& into) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos || eq == 0)
+    return core::fail(core::ErrorCode::kInvalidArgument,
+                      flag + " '" + kv + "': write it as name=value");
+  into[kv.substr(0, eq)] = kv.substr(eq + 1);
+  return {};
+}
+
 }  // namespace
 
 void addRun(CLI::App& app, Globals& g) {
   struct Args {
     std::string playbook;
     std::vector<std::string> params;
+    std::vector<std::string> labels;
+    std::vector<std::string> annotations;
     bool dry_run = false;
     bool local = false;
     bool wait = false;
@@ -34,6 +48,10 @@ void addRun(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("run", "Run a playbook by hand (try --dry-run first)");
   cmd->add_option("playbook", a->playbook, "A playbook's name or a path to its file")->required();
   cmd->add_option("--param", a->params, "name=value, repeatable");
+  cmd->add_option("--label", a->labels,
+                  "name=value of the alert the run acts on (repeatable), for playbooks that "
+                  "read alert.labels");
+  cmd->add_option("--annotation", a->annotations, "name=value of that alert, repeatable");
   cmd->add_flag("--dry-run", a->dry_run, "Plan every step, execute none");
   cmd->add_flag("--local", a->local, "Run in this process on --data-dir, no daemon");
   cmd->add_flag("--wait", a->wait, "Follow the run until it ends (always so with --local)");
@@ -52,6 +70,25 @@ void addRun(CLI::App& app, Globals& g) {
       }
       params[p->first] = p->second;
     }
+    core::Json alert;  // null: a run started by hand has no alert unless one is described
+    if (!a->labels.empty() || !a->annotations.empty()) {
+      core::Json labels = core::Json::object(), annotations = core::Json::object();
+      core::Status ok;
+      for (const auto& kv : a->labels)
+        if (ok) ok = addPair("--label", kv, labels);
+      for (const auto& kv : a->annotations)
+        if (ok) ok = addPair("--annotation", kv, annotations);
+      if (!ok) {
+        printError(ok.error().message());
+        g.exit_code = kExitUsage;
+        return;
+      }
+      alert = {{"name", labels.value("alertname", std::string("manual"))},
+               {"status", "firing"},
+               {"source", "manual"},
+               {"labels", labels},
+               {"annotations", annotations}};
+    }
     playbook::EngineOptions options;
     if (!g.json) options.on_event = printEvent;
     auto rt = openLocal(g, true, options);
@@ -69,6 +106,7 @@ void addRun(CLI::App& app, Globals& g) {
     req.playbook = *pb;
     req.trigger = "manual";
     req.params = params;
+    req.alert = alert;
     req.dry_run = a->dry_run;
     auto& engine = rt->engine();
     auto result = rt->block([&]() -> core::awaitable<core::Result<store::RunRecord>> {
@@ -79,10 +117,15 @@ void addRun(CLI::App& app, Globals& g) {
       co_return co_await engine.join(started->run_id);
     }());
     if (!result) {
-      printError(result.error().str());
+      std::string why = result.error().str();
+      if (alert.is_null() && why.find("{{ alert.") != std::string::npos)
+        why += " (a run started by hand has no alert: describe one with --label name=value)";
+      printError(why);
       g.exit_code = kExitFailed;
       return;
     }
+    if (alert.is_null() && result->error.find("{{ alert.") != std::string::npos)
+      printError("a run started by hand has no alert: describe one with --label name=value");
     if (g.json) std::cout << runToJson(*result).dump(2) << "\n";
     else
       std::cout << "run " << result->id << " " << store::runStatusName(result->status)

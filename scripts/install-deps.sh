@@ -11,6 +11,7 @@ packages=(
   libexpected-dev libre2-dev libcli11-dev libcurl4-openssl-dev libssl-dev libzstd-dev zstd
   libsimdjson-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
+  prometheus-alertmanager                # the real sender in integration tests
 )
 
 missing=()

@@ -36,6 +36,7 @@ class Runtime {
   const core::ProviderRegistry& registry() const { return registry_; }
   playbook::Engine& engine() { return *engine_; }
   const core::Clock& clock() const { return clock_; }
+  const core::SecretResolver& secrets() const { return secrets_; }
   const std::string& dataDir() const { return options_.data_dir; }
 
   // Runs `fn` as a coroutine on the io_context until it completes, and returns its value.

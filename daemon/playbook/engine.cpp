@@ -134,7 +134,7 @@ awaitable<Result<StartResult>> Engine::start(RunRequest request) {
     auto state = std::make_shared<RunState>();
     state->playbook = request.playbook;
     auto& rec = state->record;
-    rec.id = newRunId();
+    rec.id = request.run_id.empty() ? newRunId() : request.run_id;
     rec.playbook = pb.name;
     rec.playbook_file = pb.file;
     rec.playbook_hash = pb.hash;

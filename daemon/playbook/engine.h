@@ -39,6 +39,9 @@ struct RunRequest {
   std::string incident_id;
   Json params = Json::object();    // given by hand; override defaults
   bool dry_run = false;
+  // Chosen by the caller when the start was recorded beforehand (intake's pending starts):
+  // starting the same id twice fails with kAlreadyExists instead of running twice.
+  std::string run_id;
 };
 
 struct StartResult {

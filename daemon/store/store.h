@@ -42,6 +42,12 @@ class WriteTx {
   virtual Status setAlertIncident(const std::string& alert_id, const std::string& identity,
                                   const std::string& incident_id) = 0;
   virtual Status upsertIncident(const IncidentRecord& incident) = 0;
+  // The open incident of a dedup key as this transaction sees it (earlier requests of the same
+  // batch included), so two alerts committed together never open two incidents.
+  virtual Result<std::optional<std::string>> openIncidentId(const std::string& dedup_key) = 0;
+  virtual Result<int64_t> firingAlertsOf(const std::string& incident_id) = 0;
+  // Marks an open incident resolved; false when it was not open.
+  virtual Result<bool> resolveIncident(const std::string& incident_id, int64_t at_ms) = 0;
   virtual Status addPendingStart(const PendingStart& start) = 0;
   virtual Status removePendingStart(const std::string& run_id) = 0;
 };

@@ -130,6 +130,41 @@ Status SqliteWriteTx::upsertIncident(const IncidentRecord& i) {
                i.status, i.severity, i.title, i.opened_at_ms, i.resolved_at_ms, i.drill);
 }
 
+Result<std::optional<std::string>> SqliteWriteTx::openIncidentId(const std::string& dedup_key) {
+  auto query = Query::prepare(
+      conn_,
+      "SELECT id FROM incidents WHERE dedup_key = ? AND status = 'open' "
+      "ORDER BY opened_at_ms DESC LIMIT 1",
+      "finding the open incident of " + dedup_key);
+  if (!query) return core::fail(note(core::fail(query.error())).error());
+  query->bind(dedup_key);
+  auto row = query->step();
+  if (!row) return core::fail(note(core::fail(row.error())).error());
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(query->text(0));
+}
+
+Result<int64_t> SqliteWriteTx::firingAlertsOf(const std::string& incident_id) {
+  auto query = Query::prepare(
+      conn_, "SELECT count(*) FROM alert_identities WHERE incident_id = ? AND status = 'firing'",
+      "counting the firing alerts of incident " + incident_id);
+  if (!query) return core::fail(note(core::fail(query.error())).error());
+  auto n = query->bind(incident_id).scalarInt();
+  if (!n) return core::fail(note(core::fail(n.error())).error());
+  return n;
+}
+
+Result<bool> SqliteWriteTx::resolveIncident(const std::string& incident_id, int64_t at_ms) {
+  auto query = Query::prepare(
+      conn_,
+      "UPDATE incidents SET status = 'resolved', resolved_at_ms = ?2 WHERE id = ?1 AND "
+      "status = 'open'",
+      "resolving incident " + incident_id);
+  if (!query) return core::fail(note(core::fail(query.error())).error());
+  if (auto ok = note(query->bind(incident_id, at_ms).run()); !ok) return core::fail(ok.error());
+  return query->changes() > 0;
+}
+
 Status SqliteWriteTx::addPendingStart(const PendingStart& p) {
   return write(kAddPendingStart, "recording the start of run " + p.run_id, p.run_id, p.playbook,
                p.incident_id, p.alert, p.created_ms);

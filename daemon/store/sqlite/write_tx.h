@@ -30,6 +30,9 @@ class SqliteWriteTx final : public WriteTx {
   Status setAlertIncident(const std::string& alert_id, const std::string& identity,
                           const std::string& incident_id) override;
   Status upsertIncident(const IncidentRecord& incident) override;
+  Result<std::optional<std::string>> openIncidentId(const std::string& dedup_key) override;
+  Result<int64_t> firingAlertsOf(const std::string& incident_id) override;
+  Result<bool> resolveIncident(const std::string& incident_id, int64_t at_ms) override;
   Status addPendingStart(const PendingStart& start) override;
   Status removePendingStart(const std::string& run_id) override;
 

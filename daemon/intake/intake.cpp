@@ -1,0 +1,223 @@
+#include "daemon/intake/intake.h"
+
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+#include <map>
+#include <set>
+
+#include "daemon/intake/router.h"
+
+namespace firebreak::intake {
+
+namespace {
+
+using core::Json;
+using core::Result;
+using core::Status;
+using store::AlertNovelty;
+
+Json toJson(const std::map<std::string, std::string>& m) {
+  Json out = Json::object();
+  for (const auto& [k, v] : m) out[k] = v;
+  return out;
+}
+
+std::string titleOf(const core::Alert& a) {
+  auto it = a.annotations.find("summary");
+  return it != a.annotations.end() ? a.name + ": " + it->second : a.name;
+}
+
+struct Planned {
+  store::AlertRecord record;
+  core::Alert alert;
+  std::vector<Match> matches;
+};
+
+}  // namespace
+
+Intake::Intake(store::Store& store, playbook::Engine& engine, const core::Clock& clock,
+               PlaybookSet playbooks, std::shared_ptr<spdlog::logger> log)
+    : store_(store), engine_(engine), clock_(clock), playbooks_(std::move(playbooks)),
+      log_(std::move(log)) {}
+
+std::string Intake::newId(const char* prefix) {
+  unsigned char rnd[4];
+  if (RAND_bytes(rnd, sizeof rnd) != 1) std::fill(std::begin(rnd), std::end(rnd), 0);
+  return fmt::format("{}-{}-{:02x}{:02x}{:02x}{:02x}-{}", prefix, clock_.nowMs(), rnd[0], rnd[1],
+                     rnd[2], rnd[3], ++seq_);
+}
+
+core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> alerts) {
+  const int64_t now = clock_.nowMs();
+  const auto playbooks = playbooks_();
+  std::vector<Planned> planned;
+  for (auto& a : alerts) {
+    Planned p;
+    p.record.id = newId("a");
+    p.record.identity = a.identity();  // without the status: the store keeps the last one
+    p.record.source = a.source;
+    p.record.fingerprint = a.fingerprint;
+    p.record.status = a.status;
+    p.record.name = a.name;
+    p.record.labels = toJson(a.labels);
+    p.record.annotations = toJson(a.annotations);
+    p.record.starts_at_ms = a.starts_at_ms;
+    p.record.ends_at_ms = a.ends_at_ms.value_or(0);
+    p.record.received_at_ms = now;
+    p.record.drill = a.drill;
+    auto routing = route(a, playbooks);
+    for (const auto& e : routing.errors)
+      log_->warn("alert {} ({}): {}", a.name, a.fingerprint, e.str());
+    p.matches = std::move(routing.matches);
+    p.alert = std::move(a);
+    planned.push_back(std::move(p));
+  }
+
+  IntakeResult result;
+  std::vector<store::PendingStart> starts;
+  int64_t opened = 0, resolved = 0;
+  auto fn = [&](store::WriteTx& tx) -> Status {
+    // The function may run again if its batch is retried: start from nothing each time.
+    result = IntakeResult{};
+    starts.clear();
+    opened = resolved = 0;
+    std::set<std::string> incidents;
+    for (const auto& p : planned) {
+      auto note = tx.noteAlert(p.record);
+      if (!note) return core::fail(note.error());
+      if (note->novelty == AlertNovelty::kRepeat) {
+        ++result.repeats;
+        if (!note->incident_id.empty()) incidents.insert(note->incident_id);
+        continue;
+      }
+      ++result.accepted;
+      Json alert_json = p.alert.toJson();
+      std::string filed_under = note->incident_id;
+      for (const auto& m : p.matches) {
+        auto open = tx.openIncidentId(m.dedup_key);
+        if (!open) return core::fail(open.error());
+        std::string incident_id;
+        if (*open) {
+          incident_id = **open;
+        } else if (p.alert.status == "firing") {
+          store::IncidentRecord inc{newId("inc"), m.playbook->name, m.dedup_key, "open",
+                                    p.alert.severity, titleOf(p.alert), now, 0, p.alert.drill};
+          if (auto s = tx.upsertIncident(inc); !s) return s;
+          store::TimelineEvent ev{0, now, inc.id, "", "", "incident.opened",
+                                  "incident opened by " + p.alert.name + " for playbook '" +
+                                      m.playbook->name + "'",
+                                  Json{{"playbook", m.playbook->name}}};
+          if (auto s = tx.appendTimeline(ev); !s) return s;
+          incident_id = inc.id;
+          ++opened;
+        }
+        if (!incident_id.empty()) {
+          incidents.insert(incident_id);
+          if (filed_under.empty()) {
+            filed_under = incident_id;
+            if (auto s = tx.setAlertIncident(p.record.id, p.record.identity, incident_id); !s)
+              return s;
+          }
+        }
+        // route() kept only playbooks whose `on` fits this status: each one starts a run
+        // (whose own dedup, concurrency and max_runs limits still apply).
+        store::PendingStart start{newId("r"), m.playbook->name, incident_id, alert_json, now};
+        if (auto s = tx.addPendingStart(start); !s) return s;
+        starts.push_back(std::move(start));
+      }
+      if (!filed_under.empty()) {
+        incidents.insert(filed_under);
+        store::TimelineEvent ev{0, now, filed_under, "", "", "alert.received",
+                                fmt::format("alert {} {} from {}", p.alert.name, p.alert.status,
+                                            p.alert.source),
+                                Json{{"fingerprint", p.alert.fingerprint},
+                                     {"status", p.alert.status},
+                                     {"labels", alert_json["labels"]}}};
+        if (auto s = tx.appendTimeline(ev); !s) return s;
+        if (p.alert.status == "resolved") {
+          auto firing = tx.firingAlertsOf(filed_under);
+          if (!firing) return core::fail(firing.error());
+          if (*firing == 0) {
+            auto closed = tx.resolveIncident(filed_under, now);
+            if (!closed) return core::fail(closed.error());
+            if (*closed) {
+              store::TimelineEvent done{0, now, filed_under, "", "", "incident.resolved",
+                                        "incident resolved: its last alert resolved", Json::object()};
+              if (auto s = tx.appendTimeline(done); !s) return s;
+              ++resolved;
+            }
+          }
+        }
+      }
+    }
+    result.incidents.assign(incidents.begin(), incidents.end());
+    return {};
+  };
+  auto committed = co_await store_.commit(fn);
+  if (!committed) co_return core::fail(committed.error().context("storing alerts"));
+  stats_.alerts_accepted += result.accepted;
+  stats_.alerts_repeated += result.repeats;
+  stats_.incidents_opened += opened;
+  stats_.incidents_resolved += resolved;
+  for (auto& start : starts) {
+    result.runs.push_back(start.run_id);
+    // Started after the answer is possible: each start is its own coroutine.
+    asio::co_spawn(co_await asio::this_coro::executor, startRun(std::move(start)),
+                   asio::detached);
+  }
+  co_return result;
+}
+
+core::awaitable<void> Intake::startRun(store::PendingStart pending) {
+  playbook::PlaybookPtr pb;
+  for (const auto& p : playbooks_())
+    if (p->name == pending.playbook) pb = p;
+  bool done = true;
+  if (!pb) {
+    log_->error("run {}: playbook '{}' is no longer loaded; not started", pending.run_id,
+                pending.playbook);
+    ++stats_.start_failures;
+  } else {
+    playbook::RunRequest req;
+    req.playbook = pb;
+    req.trigger = pending.alert.value("drill", false) ? "drill" : "alert";
+    req.alert = pending.alert;
+    req.incident_id = pending.incident_id;
+    req.run_id = pending.run_id;
+    auto started = co_await engine_.start(req);
+    if (started && started->started) {
+      ++stats_.runs_started;
+    } else if (started) {
+      ++stats_.runs_deduped;  // the playbook's own limits said no; the timeline says why
+    } else if (started.error().code() == core::ErrorCode::kAlreadyExists) {
+      // Started before a crash that came before its pending record was cleared.
+    } else {
+      log_->error("run {} of playbook '{}': {}", pending.run_id, pending.playbook,
+                  started.error().str());
+      ++stats_.start_failures;
+      done = false;  // kept: the next start-up tries again
+    }
+  }
+  if (done) {
+    const std::string id = pending.run_id;
+    auto cleared =
+        co_await store_.commit([&](store::WriteTx& tx) { return tx.removePendingStart(id); });
+    if (!cleared) log_->error("run {}: {}", id, cleared.error().str());
+  }
+}
+
+core::awaitable<void> Intake::startPending() {
+  auto pending = store_.pendingStarts();
+  if (!pending) {
+    log_->error("{}", pending.error().str());
+    co_return;
+  }
+  for (auto& p : *pending) {
+    log_->info("starting run {} of playbook '{}' recorded before the last stop", p.run_id,
+               p.playbook);
+    co_await startRun(std::move(p));
+  }
+}
+
+}  // namespace firebreak::intake

@@ -1,0 +1,68 @@
+// Intake: alerts from a source, durably, then to runs. One store commit per request (the
+// writer groups concurrent ones) records each alert unless its identity is already known in
+// that status, files it under an incident (per playbook and dedup key), resolves incidents
+// whose last alert resolved, and records the runs to start; the request is answered only
+// after that commit, and the runs are started after it. Start-up starts what a crash left
+// recorded but not started.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include "daemon/core/alert.h"
+#include "daemon/core/asio.h"
+#include "daemon/core/clock.h"
+#include "daemon/playbook/engine.h"
+#include "daemon/store/store.h"
+
+namespace firebreak::intake {
+
+struct IntakeResult {
+  int accepted = 0;  // alerts stored (new, or a change of status)
+  int repeats = 0;   // already known in the same status: not stored again, started nothing
+  std::vector<std::string> incidents;  // every incident the request's alerts belong to
+  std::vector<std::string> runs;       // runs recorded to start
+};
+
+struct IntakeStats {
+  int64_t alerts_accepted = 0;
+  int64_t alerts_repeated = 0;
+  int64_t runs_started = 0;
+  int64_t runs_deduped = 0;
+  int64_t start_failures = 0;
+  int64_t incidents_opened = 0;
+  int64_t incidents_resolved = 0;
+};
+
+class Intake {
+ public:
+  using PlaybookSet = std::function<std::vector<playbook::PlaybookPtr>()>;
+
+  Intake(store::Store& store, playbook::Engine& engine, const core::Clock& clock,
+         PlaybookSet playbooks, std::shared_ptr<spdlog::logger> log);
+
+  // Durable when it returns success; the runs it recorded are being started.
+  core::awaitable<core::Result<IntakeResult>> accept(std::vector<core::Alert> alerts);
+  // Starts every recorded start that is not running yet (after a crash).
+  core::awaitable<void> startPending();
+
+  const IntakeStats& stats() const { return stats_; }
+
+ private:
+  core::awaitable<void> startRun(store::PendingStart pending);
+  std::string newId(const char* prefix);
+
+  store::Store& store_;
+  playbook::Engine& engine_;
+  const core::Clock& clock_;
+  PlaybookSet playbooks_;
+  std::shared_ptr<spdlog::logger> log_;
+  IntakeStats stats_;
+  uint64_t seq_ = 0;
+};
+
+}  // namespace firebreak::intake
