@@ -720,14 +720,19 @@ TEST(ServerTest, AcceptPausesWhenOutOfDescriptorsAndRecovers) {
   c.connect(ts.port());  // completes in the kernel's backlog; accept() has no descriptor left
   bool first = eventually([&] { return ts.stats().accept_errors >= 1; });
   auto t1 = Clock::now();
-  bool third = eventually([&] { return ts.stats().accept_errors >= 3; });
+  auto e1 = ts.stats().accept_errors;
+  bool more = eventually([&] { return ts.stats().accept_errors >= e1 + 2; });
   auto t3 = Clock::now();
+  auto e3 = ts.stats().accept_errors;
 
   for (int fd : fillers) ::close(fd);
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &old), 0);
   EXPECT_TRUE(first);
-  EXPECT_TRUE(third);
-  EXPECT_GE(t3 - t1, milliseconds(150));  // two pauses, not a spin
+  EXPECT_TRUE(more);
+  // About one attempt per 100 ms pause, never a spin (which makes thousands): the bound only
+  // loosens when a loaded machine makes the polling late.
+  auto allowed = static_cast<uint64_t>((t3 - t1) / milliseconds(100)) + 2;
+  EXPECT_LE(e3 - e1, allowed) << "accept retried without pausing";
 
   ASSERT_TRUE(c.send(get("/recovered")));
   auto res = c.read();
