@@ -6,6 +6,7 @@
 // recorded but not started.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -62,7 +63,7 @@ class Intake {
   PlaybookSet playbooks_;
   std::shared_ptr<spdlog::logger> log_;
   IntakeStats stats_;
-  uint64_t seq_ = 0;
+  std::atomic<uint64_t> seq_{0};  // ids are also made inside commit functions (writer thread)
 };
 
 }  // namespace firebreak::intake
