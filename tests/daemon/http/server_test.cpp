@@ -704,6 +704,11 @@ int highestOpenDescriptor() {
 // Out of descriptors, accept fails with EMFILE: the server pauses ~100 ms between attempts
 // (rather than spinning on a listening socket that stays readable) and recovers.
 TEST(ServerTest, AcceptPausesWhenOutOfDescriptorsAndRecovers) {
+#ifdef FIREBREAK_SANITIZED
+  // UBSan's vptr check probes memory through a pipe; with no descriptor left that probe fails
+  // and it reports a valid object as having an invalid vptr. The plain build runs this test.
+  GTEST_SKIP() << "needs every descriptor, which the sanitizers' runtime uses too";
+#endif
   TestServer ts;
   ts.start(echo);
   Client c;
