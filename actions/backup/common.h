@@ -95,4 +95,19 @@ core::awaitable<core::ActionResult> runBlocking(const core::ActionEnv& env, cons
 core::ActionResult internalError(const char* action, const core::ActionRequest& request,
                                  const char* what);
 
+// A provider's plan() or execute(): `fn(request)` runs through runBlocking on the job's own
+// copy of the request; an exception from the machinery around it becomes internalError.
+template <typename F>
+core::awaitable<core::ActionResult> blockingStep(const core::ActionEnv& env, const char* action,
+                                                 core::ActionRequest request, F fn) {
+  auto job = runBlocking(env, action, request, [fn, copy = request] { return fn(copy); });
+  core::ActionResult result;
+  try {
+    result = co_await std::move(job);
+  } catch (const std::exception& e) {
+    result = internalError(action, request, e.what());
+  }
+  co_return result;
+}
+
 }  // namespace firebreak::actions::backup

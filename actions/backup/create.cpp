@@ -165,27 +165,13 @@ class CreateProvider final : public core::ActionProvider {
   }
 
   core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kCreateAction, req, [this, req] { return planNow(req); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kCreateAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kCreateAction, request,
+                        [this](const core::ActionRequest& r) { return planNow(r); });
   }
 
   core::awaitable<core::ActionResult> execute(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kCreateAction, req, [this, req] { return executeNow(req); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kCreateAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kCreateAction, request,
+                        [this](const core::ActionRequest& r) { return executeNow(r); });
   }
 
  private:

@@ -117,27 +117,13 @@ class RestoreProvider final : public core::ActionProvider {
   }
 
   core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kRestoreAction, req, [this, req] { return planNow(req); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kRestoreAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kRestoreAction, request,
+                        [this](const core::ActionRequest& r) { return planNow(r); });
   }
 
   core::awaitable<core::ActionResult> execute(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kRestoreAction, req, [this, req] { return executeNow(req); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kRestoreAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kRestoreAction, request,
+                        [this](const core::ActionRequest& r) { return executeNow(r); });
   }
 
  private:
@@ -445,27 +431,13 @@ class UndoRestoreProvider final : public core::ActionProvider {
   }
 
   core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kUndoRestoreAction, req, [this, req] { return run(req, true); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kUndoRestoreAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kUndoRestoreAction, request,
+                        [this](const core::ActionRequest& r) { return run(r, true); });
   }
 
   core::awaitable<core::ActionResult> execute(const core::ActionRequest& request) override {
-    core::ActionRequest req = request;
-    auto job = runBlocking(env_, kUndoRestoreAction, req, [this, req] { return run(req, false); });
-    core::ActionResult result;
-    try {
-      result = co_await std::move(job);
-    } catch (const std::exception& e) {
-      result = internalError(kUndoRestoreAction, req, e.what());
-    }
-    co_return result;
+    return blockingStep(env_, kUndoRestoreAction, request,
+                        [this](const core::ActionRequest& r) { return run(r, false); });
   }
 
  private:
