@@ -5,25 +5,20 @@
 
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <random>
-#include <set>
 
+#include "tests/fakes/bad_files.h"
 #include "tests/fakes/test_env.h"
 
 namespace firebreak::config {
 namespace {
 
+using testing::messages;
+
 using namespace std::chrono_literals;
 
 std::string dataDir() { return testing::sourceDir() + "/tests/data/config"; }
-
-std::vector<std::string> messages(const core::Diagnostics& errors) {
-  std::vector<std::string> out;
-  for (const auto& e : errors) out.push_back(e.str());
-  return out;
-}
 
 Config parseGood(const std::string& yaml) {
   auto cfg = parseConfig(yaml, "t.yaml");
@@ -43,13 +38,8 @@ std::vector<std::string> parseErrors(const std::string& yaml) {
 // ---------------------------------------------------------------------------------------------
 // Bad files: the full message of every error, in order, with file:line:col.
 
-struct BadCase {
-  std::string file;
-  std::vector<std::string> expected;  // after "<path>:"
-};
-
-const std::vector<BadCase>& badCases() {
-  static const std::vector<BadCase> cases = {
+const std::vector<testing::BadFile>& badCases() {
+  static const std::vector<testing::BadFile> cases = {
       {"unknown-source-key.yaml",
        {"5:5: error: unknown key 'tpye' in source 'prometheus' (did you mean 'type'?)"}},
       {"unknown-top-key.yaml", {"1:1: error: unknown key 'lsiten' (did you mean 'listen'?)"}},
@@ -202,32 +192,21 @@ const std::vector<BadCase>& badCases() {
   return cases;
 }
 
-class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+class BadConfigTest : public ::testing::TestWithParam<testing::BadFile> {};
 
 TEST_P(BadConfigTest, ReportsEveryErrorWithItsLocation) {
-  const BadCase& c = GetParam();
+  const testing::BadFile& c = GetParam();
   std::string path = dataDir() + "/bad/" + c.file;
   auto cfg = loadConfigFile(path);
   ASSERT_FALSE(cfg) << c.file << " loaded";
-  std::vector<std::string> want;
-  for (const auto& e : c.expected) want.push_back(path + ":" + e);
-  EXPECT_EQ(messages(cfg.error()), want);
+  EXPECT_EQ(messages(cfg.error()), testing::expectedMessages(path, c));
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, BadConfigTest, ::testing::ValuesIn(badCases()),
-                         [](const ::testing::TestParamInfo<BadCase>& info) {
-                           std::string name = info.param.file.substr(0, info.param.file.find('.'));
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         testing::badFileTestName);
 
 TEST(BadConfigFiles, EveryFileHasItsExpectation) {
-  std::set<std::string> expected;
-  for (const auto& c : badCases()) expected.insert(c.file);
-  for (const auto& entry : std::filesystem::directory_iterator(dataDir() + "/bad")) {
-    EXPECT_TRUE(expected.count(entry.path().filename().string()))
-        << entry.path() << " has no expected messages in config_test.cpp";
-  }
+  testing::expectEveryFileHasAnExpectation(dataDir() + "/bad", badCases(), "config_test.cpp");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,12 +8,14 @@
 #include <filesystem>
 #include <map>
 #include <random>
-#include <set>
 
+#include "tests/fakes/bad_files.h"
 #include "tests/fakes/test_env.h"
 
 namespace firebreak::playbook {
 namespace {
+
+using testing::messages;
 
 using core::ActionSpec;
 using core::ParamSpec;
@@ -139,12 +141,6 @@ const core::ProviderRegistry& registry() {
 
 std::string dataDir() { return testing::sourceDir() + "/tests/data/playbooks"; }
 
-std::vector<std::string> messages(const core::Diagnostics& errors) {
-  std::vector<std::string> out;
-  for (const auto& e : errors) out.push_back(e.str());
-  return out;
-}
-
 PlaybookPtr loadGood(const std::string& name) {
   auto pb = loadPlaybookFile(dataDir() + "/good/" + name, registry());
   if (!pb) {
@@ -163,13 +159,8 @@ std::vector<std::string> compileErrors(const std::string& yaml) {
 // ---------------------------------------------------------------------------------------------
 // Bad files: the full message of every error, in order, with file:line:col.
 
-struct BadCase {
-  std::string file;
-  std::vector<std::string> expected;  // after "<path>:"
-};
-
-const std::vector<BadCase>& badCases() {
-  static const std::vector<BadCase> cases = {
+const std::vector<testing::BadFile>& badCases() {
+  static const std::vector<testing::BadFile> cases = {
       {"unknown-top-key.yaml",
        {"4:1: error: unknown key 'dry_rnu' (did you mean 'dry_run'?)"}},
       {"unknown-step-key.yaml",
@@ -265,32 +256,21 @@ const std::vector<BadCase>& badCases() {
   return cases;
 }
 
-class BadPlaybookTest : public ::testing::TestWithParam<BadCase> {};
+class BadPlaybookTest : public ::testing::TestWithParam<testing::BadFile> {};
 
 TEST_P(BadPlaybookTest, ReportsEveryErrorWithItsLocation) {
-  const BadCase& c = GetParam();
+  const testing::BadFile& c = GetParam();
   std::string path = dataDir() + "/bad/" + c.file;
   auto pb = loadPlaybookFile(path, registry());
   ASSERT_FALSE(pb) << c.file << " loaded";
-  std::vector<std::string> want;
-  for (const auto& e : c.expected) want.push_back(path + ":" + e);
-  EXPECT_EQ(messages(pb.error()), want);
+  EXPECT_EQ(messages(pb.error()), testing::expectedMessages(path, c));
 }
 
 INSTANTIATE_TEST_SUITE_P(Files, BadPlaybookTest, ::testing::ValuesIn(badCases()),
-                         [](const ::testing::TestParamInfo<BadCase>& info) {
-                           std::string name = info.param.file.substr(0, info.param.file.find('.'));
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+                         testing::badFileTestName);
 
 TEST(BadPlaybookFiles, EveryFileHasItsExpectation) {
-  std::set<std::string> expected;
-  for (const auto& c : badCases()) expected.insert(c.file);
-  for (const auto& entry : std::filesystem::directory_iterator(dataDir() + "/bad")) {
-    EXPECT_TRUE(expected.count(entry.path().filename().string()))
-        << entry.path() << " has no expected messages in loader_test.cpp";
-  }
+  testing::expectEveryFileHasAnExpectation(dataDir() + "/bad", badCases(), "loader_test.cpp");
 }
 
 // ---------------------------------------------------------------------------------------------
