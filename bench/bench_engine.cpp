@@ -3,6 +3,7 @@
 // references measured in the same run: yaml-cpp parsing the same text (the floor of loading),
 // and one durable SQLite commit per run through the same store (the floor of a journaled run).
 #include <sys/resource.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -37,14 +38,11 @@ long peakRssMb() {
   return ru.ru_maxrss / 1024;
 }
 
-long currentRssMb() {
-  FILE* f = std::fopen("/proc/self/statm", "r");
-  long pages = 0, resident = 0;
-  if (f) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return resident * sysconf(_SC_PAGESIZE) / (1024 * 1024);
+// Bytes the heap has handed out and not had back. Resident size cannot show what the waiting
+// runs cost: they reuse memory that the earlier phases freed to malloc but not to the system.
+double heapInUseMb() {
+  struct mallinfo2 m = mallinfo2();
+  return static_cast<double>(m.uordblks + m.hblkhd) / (1024.0 * 1024.0);
 }
 
 std::string playbookText(int i, const std::string& steps) {
@@ -164,7 +162,7 @@ int main(int argc, char** argv) {
   auto gated = *fb::playbook::compilePlaybook(
       playbookText(1, "steps:\n  - { id: gate, approval: { timeout: 1h } }\n"), "gated.yaml",
       registry);
-  long rss_before = currentRssMb();
+  double heap_before = heapInUseMb();
   fb::playbook::EngineOptions options;
   options.poll_interval = std::chrono::seconds(30);  // waits are woken by decisions, not polls
   fb::playbook::Engine engine(io.get_executor(), **store, registry, clock, options);
@@ -182,13 +180,13 @@ int main(int argc, char** argv) {
     io.run_for(std::chrono::milliseconds(50));
     if (msSince(t0) > 120'000) break;
   }
-  long rss_waiting = currentRssMb();
+  double heap_waiting = heapInUseMb();
   int threads = 0;
   for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++threads;
-  fmt::print("wait    {} runs waiting at an approval: {} MB more resident ({:.1f} KB each), "
+  fmt::print("wait    {} runs waiting at an approval: {:.1f} MB more heap in use ({:.1f} KB each), "
              "{} threads in the process  [aim: well under 200 MB, no thread each]\n",
-             engine.activeRuns(), rss_waiting - rss_before,
-             (rss_waiting - rss_before) * 1024.0 / std::max<size_t>(1, engine.activeRuns()),
+             engine.activeRuns(), heap_waiting - heap_before,
+             (heap_waiting - heap_before) * 1024.0 / std::max<size_t>(1, engine.activeRuns()),
              threads);
   fmt::print("peak    resident {} MB\n", peakRssMb());
   engine.shutdown();
