@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 namespace firebreak::http {
@@ -49,6 +51,7 @@ struct Counters {
   Counter malformed_requests{0};
   Counter in_flight_limit_hits{0};
   Counter handler_errors{0};
+  Counter tls_handshake_failures{0};
 };
 
 void countResponse(Counters& c, unsigned status) {
@@ -69,7 +72,11 @@ Peer peerFrom(const tcp::endpoint& endpoint) {
   if (address.is_v6() && address.to_v6().is_v4_mapped()) {
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   }
-  return Peer{address.to_string(), endpoint.port(), address.is_loopback()};
+  Peer peer;
+  peer.address = address.to_string();
+  peer.port = endpoint.port();
+  peer.loopback = address.is_loopback();
+  return peer;
 }
 
 std::string hostPort(const std::string& host, uint16_t port) {
@@ -102,12 +109,13 @@ std::optional<Rejection> rejectionFor(const error_code& ec) {
 }  // namespace
 
 struct Server::State {
-  State(asio::any_io_executor ex, Limits l, Handler h)
+  State(asio::any_io_executor ex, Limits l, Handler h, std::shared_ptr<TlsContext> t)
       : executor(ex),
         strand(asio::make_strand(ex)),
         acceptor(strand),
         limits(l),
         handler(std::move(h)),
+        tls(std::move(t)),
         log(spdlog::get("http")) {
     if (!log) log = spdlog::default_logger();
   }
@@ -117,6 +125,7 @@ struct Server::State {
   tcp::acceptor acceptor;
   const Limits limits;
   const Handler handler;
+  const std::shared_ptr<TlsContext> tls;  // null: plain HTTP
   std::shared_ptr<spdlog::logger> log;
   std::string address;  // "127.0.0.1:9095", for log lines
   uint16_t port = 0;
@@ -201,8 +210,13 @@ class RequestGuard {
   State* s_;
 };
 
-// One accepted connection. Stream is beast::tcp_stream today; TLS would add
-// beast::ssl_stream<beast::tcp_stream> (a handshake after accept and its own closeGracefully).
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+template <typename Stream>
+constexpr bool kIsTls = std::is_same_v<Stream, TlsStream>;
+
+// One accepted connection: Stream is beast::tcp_stream, or TlsStream (a handshake after the
+// accept, and its own closeGracefully); everything else is the same code for both.
 template <typename Stream>
 class Connection : public ConnectionBase, public std::enable_shared_from_this<Connection<Stream>> {
  public:
@@ -232,7 +246,7 @@ class Connection : public ConnectionBase, public std::enable_shared_from_this<Co
  public:
   const Clock::time_point accepted_at;
   Stream stream;
-  const Peer peer;
+  Peer peer;          // the TLS subject is filled in after the handshake, on the strand
   bool idle = false;  // waiting for the first byte of a request; only touched on the strand
 };
 
@@ -252,6 +266,42 @@ awaitable<void> closeGracefully(beast::tcp_stream& stream, beast::flat_buffer& b
     }
   }
   stream.close();
+}
+
+// TLS: close_notify first (waiting, bounded, for the client's), then as for plain TCP.
+awaitable<void> closeGracefully(TlsStream& stream, beast::flat_buffer& buffer) {
+  error_code ec;
+  beast::tcp_stream& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(kLingerTime);
+  co_await stream.async_shutdown(asio::redirect_error(use_awaitable, ec));
+  co_await closeGracefully(lowest, buffer);
+}
+
+// The TLS handshake, within the first request's header deadline: a client that starts one
+// and never finishes holds the connection no longer than one that sends half a header.
+awaitable<bool> handshake(State& s, Connection<TlsStream>& c, Clock::time_point deadline) {
+  error_code ec;
+  beast::tcp_stream& lowest = beast::get_lowest_layer(c.stream);
+  c.idle = true;
+  lowest.expires_at(deadline);
+  co_await c.stream.async_handshake(asio::ssl::stream_base::server,
+                                    asio::redirect_error(use_awaitable, ec));
+  c.idle = false;
+  if (ec) {
+    if (ec == beast::error::timeout) {
+      ++s.counters.header_timeouts;
+    } else {
+      ++s.counters.tls_handshake_failures;
+      s.log->debug("TLS handshake with {} failed: {}", c.peer.address, ec.message());
+    }
+    co_return false;
+  }
+  c.peer.tls_subject = peerCertificateSubject(c.stream.native_handle());
+  if (!c.peer.tls_subject.empty()) {
+    s.log->debug("TLS client {} presented certificate subject '{}'", c.peer.address,
+                 c.peer.tls_subject);
+  }
+  co_return true;
 }
 
 template <typename Stream>
@@ -344,6 +394,10 @@ awaitable<void> serve(State& s, Connection<Stream>& c) {
   const Limits& limits = s.limits;
   beast::flat_buffer buffer;
   bool first = true;
+  if constexpr (kIsTls<Stream>) {
+    bool shaken = co_await handshake(s, c, c.accepted_at + limits.header_timeout);
+    if (!shaken) co_return;
+  }
   for (;;) {
     error_code ec;
     // 1. The start of a request: the first one within header_timeout of the accept, later
@@ -450,6 +504,14 @@ awaitable<void> runConnection(std::shared_ptr<State> s, std::shared_ptr<Connecti
   beast::get_lowest_layer(c->stream).socket().close(ec);
 }
 
+template <typename Stream>
+void spawnConnection(const std::shared_ptr<State>& s, uint64_t id, Stream stream, Peer peer,
+                     const asio::any_io_executor& executor) {
+  auto connection = std::make_shared<Connection<Stream>>(s, id, std::move(stream), std::move(peer));
+  s->track(id, connection);
+  asio::co_spawn(executor, runConnection(s, connection), asio::detached);
+}
+
 awaitable<void> acceptLoop(std::shared_ptr<State> s) {
   asio::steady_timer pause(s->strand);
   bool failing = false;
@@ -493,10 +555,14 @@ awaitable<void> acceptLoop(std::shared_ptr<State> s) {
     }
     ++s->counters.connections_accepted;
     socket.set_option(tcp::no_delay(true), ec);
-    auto connection = std::make_shared<Connection<beast::tcp_stream>>(
-        s, *id, beast::tcp_stream(std::move(socket)), std::move(peer));
-    s->track(*id, connection);
-    asio::co_spawn(connection_executor, runConnection(s, connection), asio::detached);
+    if (s->tls) {
+      peer.tls = true;
+      TlsStream stream(beast::tcp_stream(std::move(socket)), s->tls->context);
+      spawnConnection(s, *id, std::move(stream), std::move(peer), connection_executor);
+    } else {
+      spawnConnection(s, *id, beast::tcp_stream(std::move(socket)), std::move(peer),
+                      connection_executor);
+    }
   }
 }
 
@@ -540,7 +606,8 @@ Server::~Server() {
 
 core::Result<std::unique_ptr<Server>> Server::bind(asio::any_io_executor executor,
                                                    const std::string& host, uint16_t port,
-                                                   Limits limits, Handler handler) {
+                                                   Limits limits, Handler handler,
+                                                   std::shared_ptr<TlsContext> tls) {
   const std::string where = "cannot listen on " + hostPort(host, port);
   if (!handler) return core::fail(core::ErrorCode::kInvalidArgument, where + ": no handler");
   if (limits.max_header_bytes == 0 || limits.max_connections < 1 ||
@@ -556,7 +623,7 @@ core::Result<std::unique_ptr<Server>> Server::bind(asio::any_io_executor executo
     return core::fail(core::ErrorCode::kInvalidArgument,
                       where + ": '" + host + "' is not an IPv4 or IPv6 address");
   }
-  auto state = std::make_shared<State>(executor, limits, std::move(handler));
+  auto state = std::make_shared<State>(executor, limits, std::move(handler), std::move(tls));
   tcp::endpoint endpoint(address, port);
   tcp::acceptor& acceptor = state->acceptor;
   auto failed = [&](const char* what) {
@@ -583,7 +650,12 @@ uint16_t Server::port() const { return state_->port; }
 
 void Server::start() {
   if (state_->started.exchange(true)) return;
-  state_->log->info("listening on {}", state_->address);
+  const char* scheme = "HTTP";
+  if (state_->tls) scheme = "HTTPS";
+  if (state_->tls && state_->tls->client_certificates) {
+    scheme = "HTTPS, client certificates required";
+  }
+  state_->log->info("listening on {} ({})", state_->address, scheme);
   asio::co_spawn(state_->strand, acceptLoop(state_), asio::detached);
 }
 
@@ -638,6 +710,7 @@ ServerStats Server::stats() const {
   out.malformed_requests = c.malformed_requests;
   out.in_flight_limit_hits = c.in_flight_limit_hits;
   out.handler_errors = c.handler_errors;
+  out.tls_handshake_failures = c.tls_handshake_failures;
   out.requests_in_flight = static_cast<uint64_t>(std::max<int64_t>(0, state_->requests_in_flight));
   out.handlers_running = static_cast<uint64_t>(std::max<int64_t>(0, state_->handlers_running));
   return out;

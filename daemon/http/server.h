@@ -19,6 +19,7 @@
 
 #include "daemon/core/asio.h"
 #include "daemon/core/result.h"
+#include "daemon/http/tls.h"
 
 namespace firebreak::http {
 
@@ -42,6 +43,10 @@ struct Peer {
   std::string address;  // client IP as text (IPv4-mapped IPv6 addresses shown as IPv4)
   uint16_t port = 0;
   bool loopback = false;
+  bool tls = false;
+  // The verified client certificate's subject (RFC 2253) under mutual TLS, for logs; empty
+  // otherwise.
+  std::string tls_subject;
 };
 
 // Called once per complete request, on the connection's strand (so concurrently for several
@@ -67,6 +72,9 @@ struct ServerStats {
   uint64_t malformed_requests = 0;    // 400, 417, 505
   uint64_t in_flight_limit_hits = 0;  // 503
   uint64_t handler_errors = 0;        // 500: the handler threw
+  // TLS handshakes that failed (plain HTTP, no or a refused client certificate, a protocol
+  // error); those cut off by header_timeout count as header_timeouts instead.
+  uint64_t tls_handshake_failures = 0;
   uint64_t requests_in_flight = 0;    // gauge: header read, response not yet written
   uint64_t handlers_running = 0;      // gauge: what max_in_flight limits
 };
@@ -93,10 +101,13 @@ class Server {
  public:
   // Listens on host:port (an IPv4 or IPv6 literal: "127.0.0.1", "::1", "0.0.0.0", "::"; port
   // 0 takes any free port). Errors name the address: "cannot listen on 127.0.0.1:9095:
-  // Address already in use". Nothing is accepted before start().
+  // Address already in use". Nothing is accepted before start(). With `tls`, every
+  // connection is HTTPS: the handshake must finish within header_timeout of the accept, and
+  // every other limit applies as to plain HTTP.
   static core::Result<std::unique_ptr<Server>> bind(asio::any_io_executor executor,
                                                     const std::string& host, uint16_t port,
-                                                    Limits limits, Handler handler);
+                                                    Limits limits, Handler handler,
+                                                    std::shared_ptr<TlsContext> tls = nullptr);
   // Stops accepting; connections still busy finish on their own. Destroy the Server before
   // its io_context.
   ~Server();
