@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "daemon/config/config.h"
+#include "daemon/config/cross_check.h"
 #include "daemon/playbook/loader.h"
 
 namespace firebreak::cli {
@@ -52,6 +53,7 @@ void addValidate(CLI::App& app, Globals& g) {
     }
     std::vector<std::string> playbook_paths;
     std::vector<std::string> configs_ok;
+    std::vector<config::Config> configs;  // checked against the playbooks given beside them
     core::Diagnostics config_errors;
     for (const auto& p : *paths) {
       if (!isConfigFile(p)) {
@@ -59,13 +61,26 @@ void addValidate(CLI::App& app, Globals& g) {
         continue;
       }
       auto cfg = config::loadConfigFile(p);
-      if (cfg) configs_ok.push_back(p);
-      else config_errors.insert(config_errors.end(), cfg.error().begin(), cfg.error().end());
+      if (cfg) {
+        configs_ok.push_back(p);
+        configs.push_back(std::move(*cfg));
+      } else config_errors.insert(config_errors.end(), cfg.error().begin(), cfg.error().end());
     }
     auto report = playbook_paths.empty() ? playbook::LoadReport{}
                                          : playbook::loadPlaybooks(playbook_paths, **registry);
     report.errors.insert(report.errors.begin(), config_errors.begin(), config_errors.end());
-    core::Json out = {{"valid", core::Json::array()}, {"errors", core::Json::array()}};
+    core::Json out = {{"valid", core::Json::array()}, {"errors", core::Json::array()},
+                      {"warnings", core::Json::array()}};
+    for (const auto& c : configs) {
+      for (const auto& w : config::checkTriggerSources(c, report.playbooks)) {
+        out["warnings"].push_back({{"message", w.message()},
+                                   {"file", w.loc().file},
+                                   {"line", w.loc().line},
+                                   {"column", w.loc().column},
+                                   {"text", config::warningText(w)}});
+        if (!g.json) std::cerr << config::warningText(w) << "\n";
+      }
+    }
     for (const auto& c : configs_ok) {
       out["valid"].push_back({{"config", c}, {"file", c}});
       if (!g.json) std::cout << "ok      " << c << " (daemon config)\n";
@@ -85,7 +100,11 @@ void addValidate(CLI::App& app, Globals& g) {
     if (g.json) std::cout << out.dump(2) << "\n";
     else
       std::cout << report.playbooks.size() << " playbook(s) valid, " << report.errors.size()
-                << " error(s)\n";
+                << " error(s)"
+                << (out["warnings"].empty()
+                        ? std::string()
+                        : ", " + std::to_string(out["warnings"].size()) + " warning(s)")
+                << "\n";
     pool.join();
     g.exit_code = report.errors.empty() ? kExitOk : kExitFailed;
   });

@@ -52,7 +52,10 @@ core::Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
       return core::fail(ErrorCode::kIo, "cannot write " + lock_path);
   }
 
-  auto store = store::SqliteStore::open(dir + "/firebreak.db", rt->clock_, {});
+  store::SqliteOptions store_options;
+  store_options.batch_size_metric = rt->options_.commit_batch_metric;
+  store_options.commit_seconds_metric = rt->options_.commit_seconds_metric;
+  auto store = store::SqliteStore::open(dir + "/firebreak.db", rt->clock_, store_options);
   if (!store) return core::fail(store.error());
   rt->store_ = std::move(*store);
 

@@ -24,6 +24,9 @@ struct RuntimeOptions {
   bool lock = true;
   playbook::EngineOptions engine_options;
   int blocking_threads = 4;
+  // The store's commit metrics (see SqliteOptions); null: not observed.
+  core::Histogram* commit_batch_metric = nullptr;
+  core::Histogram* commit_seconds_metric = nullptr;
 };
 
 class Runtime {

@@ -6,8 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include "daemon/sources/alertmanager.h"
-#include "daemon/sources/generic.h"
+#include "daemon/app/metrics.h"
+#include "daemon/app/source_parser.h"
 
 namespace firebreak::app {
 
@@ -40,13 +40,6 @@ std::optional<std::string> base64Decode(std::string_view in) {
   return out;
 }
 
-// "$.a.b" (the config's form) -> "a.b" (the parser's).
-std::string parserPath(const std::string& path) {
-  if (path == "$") return "";
-  if (path.rfind("$.", 0) == 0) return path.substr(2);
-  return path;
-}
-
 }  // namespace
 
 core::Result<std::unique_ptr<Webhooks>> Webhooks::create(const config::Config& config,
@@ -55,7 +48,7 @@ core::Result<std::unique_ptr<Webhooks>> Webhooks::create(const config::Config& c
                                                          const core::Clock& clock) {
   std::unique_ptr<Webhooks> w(new Webhooks(intake, clock));
   for (const auto& [name, src] : config.sources) {
-    if (src.type != config::SourceType::kAlertmanager && src.type != config::SourceType::kGeneric)
+    if (!hasParser(src.type))
       return core::fail(ErrorCode::kInvalidArgument,
                         src.loc.str() + ": source '" + name + "': type '" +
                             config::sourceTypeName(src.type) +
@@ -117,7 +110,10 @@ bool Webhooks::takeToken(Source& source) {
 
 http::Response Webhooks::answer(const http::Request& request, const std::string& source,
                                 unsigned status, const std::string& outcome, Json body) {
-  if (!source.empty()) ++stats_.requests[source + " " + outcome];
+  if (!source.empty()) {
+    ++stats_.requests[source + " " + outcome];
+    if (metrics_) metrics_->webhook_requests.with({source, outcome}).inc();
+  }
   return http::makeResponse(request, status, body.dump());
 }
 
@@ -174,25 +170,7 @@ core::awaitable<http::Response> Webhooks::hook(http::Request& request, const std
   sources::ParseOptions options;
   options.max_body_bytes = source.config.max_body;
   options.received_at_ms = clock_.nowMs();
-  core::Result<sources::ParsedRequest> parsed = core::fail(ErrorCode::kInternal, "no parser");
-  if (source.config.type == config::SourceType::kAlertmanager) {
-    parsed = sources::parseAlertmanager(request.body(), name, options);
-  } else {
-    sources::GenericMapping mapping;
-    const auto& m = source.config.mapping;
-    auto get = [&](const char* field) {
-      auto f = m.find(field);
-      return f == m.end() ? std::string() : parserPath(f->second);
-    };
-    mapping.name = get("name");
-    mapping.labels = get("labels");
-    mapping.annotations = get("annotations");
-    mapping.status = get("status");
-    mapping.fingerprint = get("fingerprint");
-    mapping.starts_at = get("starts_at");
-    mapping.severity = get("severity");
-    parsed = sources::parseGeneric(request.body(), mapping, name, options);
-  }
+  auto parsed = parseSourceBody(source.config, name, request.body(), options);
   if (!parsed) {
     spdlog::info("source {}: unreadable body: {}", name, parsed.error().message());
     co_return answer(request, name, 400, "bad_request", Json{{"error", parsed.error().message()}});
@@ -204,6 +182,12 @@ core::awaitable<http::Response> Webhooks::hook(http::Request& request, const std
                     Json{{"error", "cannot store the alerts now; retry"}});
     r.set(bhttp::field::retry_after, "1");
     co_return r;
+  }
+  if (metrics_) {
+    auto& m = metrics_->alerts_received;
+    m.with({name, "new"}).inc(static_cast<uint64_t>(result->accepted - result->resolved));
+    m.with({name, "resolved"}).inc(static_cast<uint64_t>(result->resolved));
+    m.with({name, "repeat"}).inc(static_cast<uint64_t>(result->repeats));
   }
   spdlog::debug("source {}: {} accepted, {} repeat(s), {} run(s) to start", name,
                 result->accepted, result->repeats, result->runs.size());

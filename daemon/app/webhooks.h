@@ -18,6 +18,8 @@
 
 namespace firebreak::app {
 
+struct DaemonMetrics;
+
 struct WebhookStats {
   // "<source> <outcome>": accepted, unauthorized, too_large, rate_limited, bad_request,
   // unavailable.
@@ -36,6 +38,9 @@ class Webhooks {
 
   void setReady(bool ready) { ready_ = ready; }
   void setShuttingDown() { shutting_down_ = true; }
+  bool ready() const { return ready_; }
+  // Counts requests and alerts there from now on; it outlives this object.
+  void setMetrics(DaemonMetrics* metrics) { metrics_ = metrics; }
   const WebhookStats& stats() const { return stats_; }
 
  private:
@@ -61,6 +66,7 @@ class Webhooks {
   std::atomic<bool> ready_{false};
   std::atomic<bool> shutting_down_{false};
   WebhookStats stats_;
+  DaemonMetrics* metrics_ = nullptr;
 };
 
 }  // namespace firebreak::app

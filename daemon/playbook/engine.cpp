@@ -329,6 +329,8 @@ awaitable<Status> Engine::finishRun(RunState& run, RunStatus status, const std::
   if (s && options_.on_event) options_.on_event(ev);
   if (!s) log_->error("run {}: cannot record its end: {}", run.record.id, s.error().str());
   stats_.runs_finished[store::runStatusName(status)]++;
+  if (options_.runs_metric)
+    options_.runs_metric->with({run.record.playbook, store::runStatusName(status)}).inc();
   log_->info("run {} of '{}' {}{}", run.record.id, run.record.playbook,
              store::runStatusName(status), error.empty() ? "" : ": " + error);
   releaseConcurrency(run);
@@ -865,6 +867,9 @@ awaitable<Engine::StepOutcome> Engine::runAction(RunState& run, const Step& step
     else stats_.steps_executed++;
 
     rec.finished_ms = clock_.nowMs();
+    if (options_.step_seconds_metric)
+      options_.step_seconds_metric->with({step.action})
+          .observe(static_cast<double>(rec.finished_ms - rec.started_ms) / 1000.0);
     rec.output = result.output;
     rec.error = result.ok() ? "" : result.message;
     bool timed_out = result.output.is_object() && result.output.value("timed_out", false);
@@ -1234,6 +1239,12 @@ awaitable<Result<store::RunRecord>> Engine::join(const std::string& run_id) {
   if (!rec) co_return core::fail(rec.error());
   if (!*rec) co_return core::fail(ErrorCode::kNotFound, "no run " + run_id);
   co_return **rec;
+}
+
+void Engine::applyReloadable(bool dry_run, int destructive_actions_per_minute, Json env) {
+  options_.dry_run = dry_run;
+  options_.destructive_actions_per_minute = destructive_actions_per_minute;
+  options_.env = std::move(env);
 }
 
 void Engine::shutdown() {

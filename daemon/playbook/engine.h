@@ -15,6 +15,7 @@
 #include "daemon/core/action.h"
 #include "daemon/core/asio.h"
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/playbook/model.h"
 #include "daemon/store/store.h"
 
@@ -30,6 +31,10 @@ struct EngineOptions {
   std::string external_url;                 // run.url = external_url + "/api/v1/runs/<id>"
   // Called for every timeline event after it is committed (the CLI prints them).
   std::function<void(const store::TimelineEvent&)> on_event;
+  // Where ends of runs ({playbook, status}) and step durations ({action}) are counted; null:
+  // not counted. They outlive the engine.
+  core::CounterFamily* runs_metric = nullptr;
+  core::HistogramFamily* step_seconds_metric = nullptr;
 };
 
 struct RunRequest {
@@ -99,6 +104,9 @@ class Engine {
   // Runs in progress in this process.
   size_t activeRuns() const { return active_.size(); }
   const EngineStats& stats() const { return stats_; }
+  // What a config reload may change: the daemon-wide dry-run, the destructive budget and the
+  // `env` root. Runs already started keep their dry-run; call on the engine's executor.
+  void applyReloadable(bool dry_run, int destructive_actions_per_minute, Json env);
 
   // Lets running steps reach a safe point: no new step starts, waits end; joins return.
   void shutdown();

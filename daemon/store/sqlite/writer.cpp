@@ -1,14 +1,16 @@
 #include "daemon/store/sqlite/writer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 
 namespace firebreak::store::sqlite {
 
-Writer::Writer(std::unique_ptr<Connection> conn, size_t max_batch)
+Writer::Writer(std::unique_ptr<Connection> conn, size_t max_batch, WriterMetrics metrics)
     : conn_(std::move(conn)),
       tx_(*conn_),
       max_batch_(std::max<size_t>(max_batch, 1)),
+      metrics_(metrics),
       label_("committing to " + conn_->path() + ": ") {
   thread_ = std::thread([this] { loop(); });
 }
@@ -108,6 +110,7 @@ size_t Writer::runTransaction(std::vector<Request>& batch, size_t first) {
   static const std::string kRollbackTo = "ROLLBACK TO request";
 
   ++transactions_;
+  const auto began = std::chrono::steady_clock::now();
   sqlite3* db = conn_->handle();
   // Everything from `first` to `last` (inclusive) fails with `error`, unless it already
   // failed with its own; used when the transaction as a whole is lost.
@@ -156,6 +159,10 @@ size_t Writer::runTransaction(std::vector<Request>& batch, size_t first) {
     return batch.size();
   }
   uint64_t size = batch.size() - first;
+  if (metrics_.batch_size) metrics_.batch_size->observe(static_cast<double>(size));
+  if (metrics_.commit_seconds)
+    metrics_.commit_seconds->observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count());
   uint64_t largest = largest_batch_.load();
   while (size > largest && !largest_batch_.compare_exchange_weak(largest, size)) {
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "daemon/core/asio.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/sqlite/connection.h"
 #include "daemon/store/sqlite/write_tx.h"
 #include "daemon/store/store.h"
@@ -58,12 +59,18 @@ struct WriterStats {
   uint64_t largest_batch = 0;        // most requests in one transaction
 };
 
+// Observed per committed transaction, when set.
+struct WriterMetrics {
+  core::Histogram* batch_size = nullptr;
+  core::Histogram* commit_seconds = nullptr;
+};
+
 class Writer {
  public:
   using Fn = std::function<Status(WriteTx&)>;
 
   // Starts the thread; errors read "committing to <path>: ...".
-  Writer(std::unique_ptr<Connection> conn, size_t max_batch);
+  Writer(std::unique_ptr<Connection> conn, size_t max_batch, WriterMetrics metrics = {});
   // Runs everything still queued, then stops the thread.
   ~Writer();
   Writer(const Writer&) = delete;
@@ -95,6 +102,7 @@ class Writer {
   std::unique_ptr<Connection> conn_;
   SqliteWriteTx tx_;
   const size_t max_batch_;
+  const WriterMetrics metrics_;
   const std::string label_;  // "committing to <path>: "
 
   std::mutex mu_;
