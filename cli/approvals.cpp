@@ -1,7 +1,9 @@
-// firebreak approve|deny RUN STEP: decide an approval a run is waiting for.
+// firebreak approve|deny RUN STEP: decide an approval a run is waiting for, through the daemon
+// (which records the token's name) when one is given, else in the store under --data-dir.
 #include <iostream>
 
 #include "cli/common.h"
+#include "cli/remote.h"
 
 namespace firebreak::cli {
 
@@ -21,8 +23,23 @@ void addApprovals(CLI::App& app, Globals& g) {
     cmd->add_option("--as", a->who, "Who decides (default: $USER)");
     cmd->add_flag("--local", a->local, "Use --data-dir directly");
     cmd->callback([&g, a, approve] {
-      if (!a->local) {
-        g.exit_code = needsLocal(approve ? "approve" : "deny");
+      if (useRemote(g, a->local)) {
+        if (!a->who.empty()) {
+          printError("--as is for --local: the daemon records the name of the API token");
+          g.exit_code = kExitUsage;
+          return;
+        }
+        core::Json body = core::Json::object();
+        if (!a->reason.empty()) body["reason"] = a->reason;
+        auto r = callOk(g, "POST",
+                        "/api/v1/runs/" + urlEncode(a->run) + "/approvals/" + urlEncode(a->step) +
+                            (approve ? "/approve" : "/deny"),
+                        body);
+        if (!r) return;
+        if (g.json) std::cout << r->dump(2) << "\n";
+        else
+          std::cout << a->step << " of run " << a->run << (approve ? " approved" : " denied")
+                    << " as " << r->value("decided_by", "") << "\n";
         return;
       }
       auto rt = openLocal(g, true, {}, false);

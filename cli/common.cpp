@@ -11,8 +11,8 @@ namespace firebreak::cli {
 
 int needsLocal(const std::string& verb) {
   printError("'firebreak " + verb +
-             "' talks to firebreakd, which this build does not include yet; add --local to use "
-             "the store under --data-dir in this process");
+             "' is not in the management API yet: add --local to use the store under "
+             "--data-dir in this process");
   return kExitUsage;
 }
 

@@ -25,6 +25,10 @@ struct Globals {
   std::string data_dir = "var";
   std::vector<std::string> playbook_dirs{"playbooks"};
   bool json = false;
+  // The daemon: --server, else FIREBREAK_SERVER; token from --token-file, else FIREBREAK_TOKEN.
+  std::string server;
+  std::string token_file;
+  std::string ca_file;
   int exit_code = kExitOk;
 };
 
@@ -54,5 +58,9 @@ void addRuns(CLI::App& app, Globals& g);
 void addActions(CLI::App& app, Globals& g);
 void addApprovals(CLI::App& app, Globals& g);
 void addPause(CLI::App& app, Globals& g);
+void addMatch(CLI::App& app, Globals& g);
+void addIncidents(CLI::App& app, Globals& g);
+void addSilence(CLI::App& app, Globals& g);
+void addToken(CLI::App& app, Globals& g);
 
 }  // namespace firebreak::cli

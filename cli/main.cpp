@@ -15,6 +15,11 @@ int main(int argc, char** argv) {
   app.add_option("--playbooks", g.playbook_dirs, "Where playbooks are found by name")
       ->capture_default_str();
   app.add_flag("--json", g.json, "Print machine-readable JSON");
+  app.add_option("--server", g.server,
+                 "firebreakd's URL, e.g. http://127.0.0.1:9095 (default: $FIREBREAK_SERVER)");
+  app.add_option("--token-file", g.token_file,
+                 "File holding the API token (default: $FIREBREAK_TOKEN)");
+  app.add_option("--ca-file", g.ca_file, "CA certificates to verify an https:// server with");
   // Logs of the providers go to stderr, below what the command prints.
   spdlog::set_level(spdlog::level::warn);
 
@@ -24,6 +29,10 @@ int main(int argc, char** argv) {
   addActions(app, g);
   addApprovals(app, g);
   addPause(app, g);
+  addMatch(app, g);
+  addIncidents(app, g);
+  addSilence(app, g);
+  addToken(app, g);
 
   try {
     app.parse(argc, argv);

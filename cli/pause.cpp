@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/common.h"
+#include "cli/remote.h"
 
 namespace firebreak::cli {
 
@@ -38,6 +39,12 @@ void addPause(CLI::App& app, Globals& g) {
   reset->add_option("action", *action, "Action name")->required();
   reset->add_flag("--local", *local, "Use --data-dir directly");
   reset->callback([&g, local, action] {
+    if (useRemote(g, *local)) {
+      auto r = callOk(g, "POST", "/api/v1/breakers/" + urlEncode(*action) + "/reset",
+                      core::Json::object());
+      if (r) std::cout << "breaker of " << *action << " reset\n";
+      return;
+    }
     if (!*local) {
       g.exit_code = needsLocal("breaker reset");
       return;

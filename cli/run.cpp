@@ -1,9 +1,16 @@
-// firebreak run PLAYBOOK --local [--param k=v]... [--label k=v]... [--dry-run]: a manual
-// runbook, in-process. --label and --annotation give the run the alert that playbooks written
-// for alerts read (`alert.labels.instance`), as if it had just fired.
+// firebreak run PLAYBOOK [--param k=v]... [--dry-run] [--wait] [--local]: a manual runbook,
+// through the daemon when one is given (--server or FIREBREAK_SERVER), else in-process on
+// --data-dir. In-process, --label and --annotation give the run the alert that playbooks
+// written for alerts read (`alert.labels.instance`), as if it had just fired.
+#include <chrono>
+#include <filesystem>
 #include <iostream>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include "cli/common.h"
+#include "cli/remote.h"
 
 namespace firebreak::cli {
 
@@ -32,6 +39,62 @@ core::Status addPair(const std::string& flag, const std::string& kv, core::Json&
   return {};
 }
 
+// Follows a run through the daemon until it ends (or needs an operator), printing its
+// timeline as it grows; the run's final record, or nullopt after printing why not.
+std::optional<core::Json> followRemote(Globals& g, const std::string& run_id) {
+  size_t printed = 0;
+  for (;;) {
+    auto run = callOk(g, "GET", "/api/v1/runs/" + urlEncode(run_id));
+    if (!run) return std::nullopt;
+    const auto& timeline = (*run)["timeline"];
+    for (; !g.json && printed < timeline.size(); ++printed) {
+      const auto& e = timeline[printed];
+      std::string at = e.value("at", "");
+      std::cout << (at.size() >= 23 ? at.substr(11, 12) : at) << "  "
+                << fmt::format("{:<20}", e.value("kind", "")) << " " << e.value("message", "")
+                << std::endl;
+    }
+    auto status = store::parseRunStatus(run->value("status", ""));
+    if (status && (store::isFinal(*status) || *status == store::RunStatus::kNeedsAttention)) {
+      run->erase("timeline");
+      return run;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+void runRemote(Globals& g, const std::string& playbook, const core::Json& params, bool dry_run,
+               bool wait) {
+  if (std::filesystem::is_regular_file(playbook)) {
+    printError("'" + playbook +
+               "' is a file: the daemon runs the playbooks it has loaded, by name; run a file "
+               "in this process with --local");
+    g.exit_code = kExitUsage;
+    return;
+  }
+  auto started = callOk(g, "POST", "/api/v1/runs",
+                        core::Json{{"playbook", playbook},
+                                   {"params", params},
+                                   {"dry_run", dry_run}});
+  if (!started) return;
+  const std::string id = started->value("run_id", "");
+  if (!wait) {
+    if (g.json) std::cout << started->dump(2) << "\n";
+    else std::cout << "run " << id << " started\n";
+    return;
+  }
+  if (!g.json) std::cout << "run " << id << " started\n" << std::flush;
+  auto run = followRemote(g, id);
+  if (!run) return;
+  if (g.json) std::cout << run->dump(2) << "\n";
+  else {
+    std::string err = run->value("error", "");
+    std::cout << "run " << id << " " << run->value("status", "") << (err.empty() ? "" : ": " + err)
+              << "\n";
+  }
+  g.exit_code = run->value("status", "") == "succeeded" ? kExitOk : kExitFailed;
+}
+
 }  // namespace
 
 void addRun(CLI::App& app, Globals& g) {
@@ -53,11 +116,17 @@ void addRun(CLI::App& app, Globals& g) {
                   "read alert.labels");
   cmd->add_option("--annotation", a->annotations, "name=value of that alert, repeatable");
   cmd->add_flag("--dry-run", a->dry_run, "Plan every step, execute none");
-  cmd->add_flag("--local", a->local, "Run in this process on --data-dir, no daemon");
-  cmd->add_flag("--wait", a->wait, "Follow the run until it ends (always so with --local)");
+  cmd->add_flag("--local", a->local,
+                "Run in this process on --data-dir, no daemon (the default when no server is "
+                "given or configured)");
+  cmd->add_flag("--wait", a->wait,
+                "Follow the run until it ends; exit 0 if it succeeded (always so in-process)");
   cmd->callback([&g, a] {
-    if (!a->local) {
-      g.exit_code = needsLocal("run");
+    const bool remote = useRemote(g, a->local);
+    if (remote && (!a->labels.empty() || !a->annotations.empty())) {
+      printError(
+          "--label and --annotation describe an alert for a run in this process: add --local");
+      g.exit_code = kExitUsage;
       return;
     }
     core::Json params = core::Json::object();
@@ -69,6 +138,10 @@ void addRun(CLI::App& app, Globals& g) {
         return;
       }
       params[p->first] = p->second;
+    }
+    if (remote) {
+      runRemote(g, a->playbook, params, a->dry_run, a->wait);
+      return;
     }
     core::Json alert;  // null: a run started by hand has no alert unless one is described
     if (!a->labels.empty() || !a->annotations.empty()) {

@@ -1,14 +1,75 @@
 // firebreak runs list|show|resume|skip|abort: inspect runs and decide what happens to
-// interrupted ones.
+// interrupted ones; through the daemon when one is given, else on the store under --data-dir.
 #include <iostream>
 
 #include <fmt/format.h>
 
 #include "cli/common.h"
+#include "cli/remote.h"
 
 namespace firebreak::cli {
 
 namespace {
+
+void printRunList(const core::Json& runs) {
+  std::cout << fmt::format("{:<30} {:<28} {:<17} {:<8} {}\n", "RUN", "PLAYBOOK", "STATUS",
+                           "TRIGGER", "CREATED");
+  for (const auto& r : runs)
+    std::cout << fmt::format("{:<30} {:<28} {:<17} {:<8} {}{}\n", r.value("id", ""),
+                             r.value("playbook", ""), r.value("status", ""),
+                             r.value("trigger", ""), r.value("created", ""),
+                             r.value("dry_run", false) ? "  (dry-run)" : "");
+}
+
+void listRemote(Globals& g, const std::string& status, const std::string& incident, int limit) {
+  std::string path = "/api/v1/runs?limit=" + std::to_string(std::min(limit, 1000));
+  if (!status.empty()) path += "&status=" + urlEncode(status);
+  if (!incident.empty()) path += "&incident=" + urlEncode(incident);
+  auto body = callOk(g, "GET", path);
+  if (!body) return;
+  if (g.json) std::cout << (*body)["runs"].dump(2) << "\n";
+  else printRunList((*body)["runs"]);
+}
+
+void showRemote(Globals& g, const std::string& id) {
+  auto r = callOk(g, "GET", "/api/v1/runs/" + urlEncode(id));
+  if (!r) return;
+  if (g.json) {
+    std::cout << r->dump(2) << "\n";
+    return;
+  }
+  std::cout << "run       " << r->value("id", "") << "\nplaybook  " << r->value("playbook", "")
+            << " (" << r->value("playbook_file", "") << ", sha256 "
+            << r->value("playbook_hash", "").substr(0, 12) << ")\nstatus    "
+            << r->value("status", "") << (r->value("dry_run", false) ? " (dry-run)" : "")
+            << "\ntrigger   " << r->value("trigger", "") << "\nparams    "
+            << (*r)["params"].dump() << "\n";
+  if (!r->value("error", "").empty()) std::cout << "error     " << r->value("error", "") << "\n";
+  std::cout << "\nSTEPS\n";
+  for (const auto& s : (*r)["steps"])
+    std::cout << fmt::format("  {:<20} {:<10} #{} {:<22} {:<10} {}\n", s.value("step", ""),
+                             s.value("stage", ""), s.value("attempt", 0), s.value("action", ""),
+                             s.value("status", ""), s.value("error", ""));
+  if (!(*r)["approvals"].empty()) std::cout << "\nAPPROVALS\n";
+  for (const auto& a : (*r)["approvals"])
+    std::cout << fmt::format("  {:<20} {:<10} {} {}\n", a.value("step", ""), a.value("status", ""),
+                             a.value("decided_by", ""), a.value("reason", ""));
+  std::cout << "\nTIMELINE\n";
+  for (const auto& e : (*r)["timeline"]) {
+    std::string at = e.value("at", "");
+    std::cout << "  " << (at.size() >= 23 ? at.substr(11, 12) : at) << "  "
+              << fmt::format("{:<20}", e.value("kind", "")) << " " << e.value("message", "")
+              << "\n";
+  }
+}
+
+void actRemote(Globals& g, const std::string& id, const std::string& verb, core::Json body) {
+  auto r = callOk(g, "POST", "/api/v1/runs/" + urlEncode(id) + "/" + verb, body);
+  if (!r) return;
+  if (g.json) std::cout << r->dump(2) << "\n";
+  else if (verb == "abort") std::cout << "run " << id << " aborted\n";
+  else std::cout << "run " << id << " resumed: " << r->value("status", "") << "\n";
+}
 
 void listRuns(Globals& g, const std::string& status, const std::string& incident, int limit) {
   auto rt = openLocal(g, false);
@@ -184,7 +245,7 @@ void addRuns(CLI::App& app, Globals& g) {
   list->add_option("--limit", a->limit, "At most this many")->check(CLI::Range(1, 100000));
   local(list);
   list->callback([&g, a] {
-    if (!a->local) g.exit_code = needsLocal("runs list");
+    if (useRemote(g, a->local)) listRemote(g, a->status, a->incident, a->limit);
     else listRuns(g, a->status, a->incident, a->limit);
   });
 
@@ -192,7 +253,7 @@ void addRuns(CLI::App& app, Globals& g) {
   show->add_option("run", a->id, "Run id")->required();
   local(show);
   show->callback([&g, a] {
-    if (!a->local) g.exit_code = needsLocal("runs show");
+    if (useRemote(g, a->local)) showRemote(g, a->id);
     else showRun(g, a->id);
   });
 
@@ -202,7 +263,7 @@ void addRuns(CLI::App& app, Globals& g) {
   resume->add_flag("--retry", a->retry, "Run the interrupted step again even if not idempotent");
   local(resume);
   resume->callback([&g, a] {
-    if (!a->local) g.exit_code = needsLocal("runs resume");
+    if (useRemote(g, a->local)) actRemote(g, a->id, "resume", core::Json{{"retry", a->retry}});
     else resumeRun(g, a->id, a->retry ? playbook::ResumeMode::kRetry : playbook::ResumeMode::kContinue);
   });
 
@@ -210,7 +271,7 @@ void addRuns(CLI::App& app, Globals& g) {
   skip->add_option("run", a->id, "Run id")->required();
   local(skip);
   skip->callback([&g, a] {
-    if (!a->local) g.exit_code = needsLocal("runs skip");
+    if (useRemote(g, a->local)) actRemote(g, a->id, "skip", core::Json::object());
     else resumeRun(g, a->id, playbook::ResumeMode::kSkip);
   });
 
@@ -219,7 +280,7 @@ void addRuns(CLI::App& app, Globals& g) {
   abort->add_option("--reason", a->reason, "Why, for the timeline");
   local(abort);
   abort->callback([&g, a] {
-    if (!a->local) g.exit_code = needsLocal("runs abort");
+    if (useRemote(g, a->local)) actRemote(g, a->id, "abort", core::Json{{"reason", a->reason}});
     else abortRun(g, a->id, a->reason);
   });
 }

@@ -48,9 +48,33 @@ std::string Intake::newId(const char* prefix) {
                      rnd[2], rnd[3], ++seq_);
 }
 
+std::shared_ptr<const std::vector<Silence>> Intake::activeSilences(int64_t now_ms) {
+  std::lock_guard lock(silences_mu_);
+  if (silences_ && !silences_dirty_ && now_ms - silences_loaded_ms_ < 1000 &&
+      now_ms >= silences_loaded_ms_)
+    return silences_;
+  silences_dirty_ = false;
+  auto records = store_.silences(now_ms, false);
+  if (!records) {
+    // Keep what was loaded: a read that fails must not lift every silence at once.
+    log_->error("reading silences: {}", records.error().str());
+    return silences_ ? silences_ : std::make_shared<const std::vector<Silence>>();
+  }
+  auto compiled = std::make_shared<std::vector<Silence>>();
+  for (const auto& r : *records) {
+    auto s = compileSilence(r);
+    if (!s) log_->error("{}", s.error().str());
+    else compiled->push_back(std::move(*s));
+  }
+  silences_ = std::move(compiled);
+  silences_loaded_ms_ = now_ms;
+  return silences_;
+}
+
 core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> alerts) {
   const int64_t now = clock_.nowMs();
   const auto playbooks = playbooks_();
+  const auto silences = activeSilences(now);
   std::vector<Planned> planned;
   for (auto& a : alerts) {
     Planned p;
@@ -70,6 +94,11 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
     for (const auto& e : routing.errors)
       log_->warn("alert {} ({}): {}", a.name, a.fingerprint, e.str());
     p.matches = std::move(routing.matches);
+    // Silenced: stored and deduplicated as usual, filed under no new incident, starts nothing.
+    if (const Silence* silence = findSilence(*silences, a.labels, a.name, now)) {
+      p.record.silence_id = silence->id;
+      p.matches.clear();
+    }
     p.alert = std::move(a);
     planned.push_back(std::move(p));
   }
@@ -92,6 +121,8 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
         continue;
       }
       ++result.accepted;
+      if (p.alert.status == "resolved") ++result.resolved;
+      if (!p.record.silence_id.empty()) ++result.silenced;
       Json alert_json = p.alert.toJson();
       std::string filed_under = note->incident_id;
       for (const auto& m : p.matches) {
@@ -158,6 +189,9 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
   if (!committed) co_return core::fail(committed.error().context("storing alerts"));
   stats_.alerts_accepted += result.accepted;
   stats_.alerts_repeated += result.repeats;
+  stats_.alerts_silenced += result.silenced;
+  if (result.silenced > 0)
+    log_->debug("{} alert(s) stored under a silence: no run started for them", result.silenced);
   stats_.incidents_opened += opened;
   stats_.incidents_resolved += resolved;
   for (auto& start : starts) {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "daemon/core/alert.h"
 #include "daemon/core/asio.h"
 #include "daemon/core/clock.h"
+#include "daemon/intake/silence.h"
 #include "daemon/playbook/engine.h"
 #include "daemon/store/store.h"
 
@@ -25,6 +27,8 @@ namespace firebreak::intake {
 struct IntakeResult {
   int accepted = 0;  // alerts stored (new, or a change of status)
   int repeats = 0;   // already known in the same status: not stored again, started nothing
+  int resolved = 0;  // of `accepted`, the resolutions
+  int silenced = 0;  // stored under an active silence: started nothing
   std::vector<std::string> incidents;  // every incident the request's alerts belong to
   std::vector<std::string> runs;       // runs recorded to start
 };
@@ -32,6 +36,7 @@ struct IntakeResult {
 struct IntakeStats {
   int64_t alerts_accepted = 0;
   int64_t alerts_repeated = 0;
+  int64_t alerts_silenced = 0;
   int64_t runs_started = 0;
   int64_t runs_deduped = 0;
   int64_t start_failures = 0;
@@ -53,7 +58,12 @@ class Intake {
 
   const IntakeStats& stats() const { return stats_; }
 
+  // Silences are read from the store at most once a second; one added or expired in this
+  // process applies from the next request.
+  void silencesChanged() { silences_dirty_ = true; }
+
  private:
+  std::shared_ptr<const std::vector<Silence>> activeSilences(int64_t now_ms);
   core::awaitable<void> startRun(store::PendingStart pending);
   std::string newId(const char* prefix);
 
@@ -64,6 +74,10 @@ class Intake {
   std::shared_ptr<spdlog::logger> log_;
   IntakeStats stats_;
   std::atomic<uint64_t> seq_{0};  // ids are also made inside commit functions (writer thread)
+  std::mutex silences_mu_;
+  std::shared_ptr<const std::vector<Silence>> silences_;
+  int64_t silences_loaded_ms_ = 0;
+  std::atomic<bool> silences_dirty_{true};
 };
 
 }  // namespace firebreak::intake

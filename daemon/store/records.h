@@ -116,6 +116,7 @@ struct AlertRecord {
   int64_t received_at_ms = 0;
   bool drill = false;
   std::string incident_id;
+  std::string silence_id;  // the active silence that matched it: stored, but starts nothing
 };
 
 // What noteAlert() found: a new alert, one whose status changed (it resolved, or fired again),
@@ -148,6 +149,17 @@ struct PendingStart {
   std::string incident_id;
   Json alert;
   int64_t created_ms = 0;
+};
+
+// A silence: alerts whose labels match every matcher, received while it is active
+// (starts_at_ms <= now < ends_at_ms), are stored but start no run. Expiring one sets its end.
+struct SilenceRecord {
+  std::string id;
+  Json matchers = Json::array();  // [{"name", "op" (= != =~ !~), "value"}]
+  std::string created_by;         // the API token's name
+  std::string reason;
+  int64_t starts_at_ms = 0;
+  int64_t ends_at_ms = 0;
 };
 
 struct RunFilter {

@@ -50,6 +50,9 @@ class WriteTx {
   virtual Result<bool> resolveIncident(const std::string& incident_id, int64_t at_ms) = 0;
   virtual Status addPendingStart(const PendingStart& start) = 0;
   virtual Status removePendingStart(const std::string& run_id) = 0;
+  virtual Status insertSilence(const SilenceRecord& silence) = 0;
+  // Ends an active silence at at_ms; false when it is unknown or already over.
+  virtual Result<bool> expireSilence(const std::string& id, int64_t at_ms) = 0;
 };
 
 class Store {
@@ -92,6 +95,9 @@ class Store {
   virtual Result<int64_t> countFiringAlerts(const std::string& incident_id) const = 0;
   virtual Result<int64_t> countAlerts() const = 0;
   virtual Result<std::vector<PendingStart>> pendingStarts() const = 0;
+  virtual Result<std::optional<SilenceRecord>> silence(const std::string& id) const = 0;
+  // Active at now_ms (started, not ended); with include_expired, every silence. Newest first.
+  virtual Result<std::vector<SilenceRecord>> silences(int64_t now_ms, bool include_expired) const = 0;
 };
 
 }  // namespace firebreak::store

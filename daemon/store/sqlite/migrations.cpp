@@ -208,10 +208,16 @@ CREATE TABLE pending_starts (
 );
 )sql";
 
+// Migration 4: which silence an alert was received under (it was stored, started nothing).
+constexpr std::string_view kMigration4 = R"sql(
+ALTER TABLE alerts ADD COLUMN silence_id TEXT NOT NULL DEFAULT '';
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
-  static const std::vector<std::string_view> all = {kMigration1, kMigration2, kMigration3};
+  static const std::vector<std::string_view> all = {kMigration1, kMigration2, kMigration3,
+                                                    kMigration4};
   return all;
 }
 

@@ -74,7 +74,10 @@ Status configureWriter(Connection& conn, const SqliteOptions& options) {
   for (const char* pragma :
        {synchronousPragma(options.synchronous), "PRAGMA wal_autocheckpoint = 0",
         // After a checkpoint lets the WAL restart, trim the file rather than keep its peak.
-        "PRAGMA journal_size_limit = 67108864"}) {
+        "PRAGMA journal_size_limit = 67108864",
+        // Each request of a group commit is a savepoint; its statement journal only serves
+        // rolling that request back, so it need not be a file written in /var/tmp.
+        "PRAGMA temp_store = MEMORY"}) {
     if (auto ok = conn.exec(pragma, what); !ok) return ok;
   }
   return {};
@@ -191,7 +194,7 @@ Result<IncidentRecord> incidentFromRow(const Query& q) {
 
 const std::string kAlertColumns =
     "id, identity, source, fingerprint, status, name, labels_json, annotations_json, "
-    "starts_at_ms, ends_at_ms, received_at_ms, is_drill, incident_id";
+    "starts_at_ms, ends_at_ms, received_at_ms, is_drill, incident_id, silence_id";
 
 Result<AlertRecord> alertFromRow(const Query& q) {
   AlertRecord a;
@@ -212,7 +215,24 @@ Result<AlertRecord> alertFromRow(const Query& q) {
   a.received_at_ms = q.integer(10);
   a.drill = q.boolean(11);
   a.incident_id = q.text(12);
+  a.silence_id = q.text(13);
   return a;
+}
+
+const std::string kSilenceColumns =
+    "id, matchers_json, created_by, reason, starts_at_ms, ends_at_ms";
+
+Result<SilenceRecord> silenceFromRow(const Query& q) {
+  SilenceRecord si;
+  si.id = q.text(0);
+  auto matchers = q.json(1);
+  if (!matchers) return core::fail(prefixed(matchers.error(), "silence " + si.id + ": "));
+  si.matchers = std::move(*matchers);
+  si.created_by = q.text(2);
+  si.reason = q.text(3);
+  si.starts_at_ms = q.integer(4);
+  si.ends_at_ms = q.integer(5);
+  return si;
 }
 
 Result<PendingStart> pendingFromRow(const Query& q) {
@@ -327,7 +347,9 @@ core::Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& 
   sqlite3_wal_hook((*conn)->handle(), &walHook, store->checkpointer_.get());
   store->readers_ =
       std::make_unique<sqlite::ReadPool>(path, options.busy_timeout, options.read_connections);
-  store->writer_ = std::make_unique<sqlite::Writer>(std::move(*conn), options.max_batch);
+  store->writer_ = std::make_unique<sqlite::Writer>(
+      std::move(*conn), options.max_batch,
+      sqlite::WriterMetrics{options.batch_size_metric, options.commit_seconds_metric});
   return store;
 }
 
@@ -586,6 +608,32 @@ Result<std::vector<PendingStart>> SqliteStore::pendingStarts() const {
     auto query = Query::prepare(conn, sql, "listing pending run starts");
     if (!query) return core::fail(query.error());
     return collect<PendingStart>(*query, pendingFromRow);
+  });
+}
+
+Result<std::optional<SilenceRecord>> SqliteStore::silence(const std::string& id) const {
+  static const std::string sql = "SELECT " + kSilenceColumns + " FROM silences WHERE id = ?";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::optional<SilenceRecord>> {
+    auto query = Query::prepare(conn, sql, "loading silence " + id);
+    if (!query) return core::fail(query.error());
+    query->bind(id);
+    return first<SilenceRecord>(*query, silenceFromRow);
+  });
+}
+
+Result<std::vector<SilenceRecord>> SqliteStore::silences(int64_t now_ms,
+                                                         bool include_expired) const {
+  static const std::string active = "SELECT " + kSilenceColumns +
+                                    " FROM silences WHERE ends_at_ms > ?1 AND starts_at_ms <= ?1"
+                                    " ORDER BY starts_at_ms DESC, rowid DESC";
+  static const std::string all = "SELECT " + kSilenceColumns +
+                                 " FROM silences WHERE ?1 = ?1"
+                                 " ORDER BY starts_at_ms DESC, rowid DESC LIMIT 1000";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<SilenceRecord>> {
+    auto query = Query::prepare(conn, include_expired ? all : active, "listing silences");
+    if (!query) return core::fail(query.error());
+    query->bind(now_ms);
+    return collect<SilenceRecord>(*query, silenceFromRow);
   });
 }
 

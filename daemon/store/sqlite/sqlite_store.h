@@ -10,6 +10,7 @@
 #include <string>
 
 #include "daemon/core/clock.h"
+#include "daemon/core/metrics.h"
 #include "daemon/store/store.h"
 
 namespace firebreak::store::sqlite {
@@ -35,6 +36,10 @@ struct SqliteOptions {
   // and at once when the WAL reaches checkpoint_wal_bytes.
   std::chrono::milliseconds checkpoint_interval{1000};
   int64_t checkpoint_wal_bytes = 4 << 20;
+  // Observed once per committed transaction when set: requests in it, and BEGIN to COMMIT in
+  // seconds. They outlive the store.
+  core::Histogram* batch_size_metric = nullptr;
+  core::Histogram* commit_seconds_metric = nullptr;
 };
 
 // Counters for tests and /metrics.
@@ -93,6 +98,8 @@ class SqliteStore final : public Store {
   Result<int64_t> countFiringAlerts(const std::string& incident_id) const override;
   Result<int64_t> countAlerts() const override;
   Result<std::vector<PendingStart>> pendingStarts() const override;
+  Result<std::optional<SilenceRecord>> silence(const std::string& id) const override;
+  Result<std::vector<SilenceRecord>> silences(int64_t now_ms, bool include_expired) const override;
 
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }

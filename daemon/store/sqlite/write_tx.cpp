@@ -59,8 +59,9 @@ const std::string kFindIdentity =
 
 const std::string kInsertAlert = R"sql(
 INSERT INTO alerts (id, identity, source, fingerprint, status, starts_at_ms, ends_at_ms, name,
-                    labels_json, annotations_json, received_at_ms, is_drill, incident_id)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql";
+                    labels_json, annotations_json, received_at_ms, is_drill, incident_id,
+                    silence_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?))sql";
 
 const std::string kUpsertIdentity = R"sql(
 INSERT INTO alert_identities (identity, status, last_alert_id, incident_id, updated_ms)
@@ -103,7 +104,7 @@ Result<AlertNote> SqliteWriteTx::noteAlert(const AlertRecord& a) {
   if (auto ok = write(kInsertAlert, "storing alert " + a.identity, a.id, a.identity, a.source,
                       a.fingerprint, a.status, a.starts_at_ms, a.ends_at_ms, a.name, a.labels,
                       a.annotations, a.received_at_ms, a.drill,
-                      a.incident_id.empty() ? out.incident_id : a.incident_id);
+                      a.incident_id.empty() ? out.incident_id : a.incident_id, a.silence_id);
       !ok)
     return core::fail(ok.error());
   if (auto ok = write(kUpsertIdentity, "remembering alert " + a.identity, a.identity, a.status,
@@ -162,6 +163,23 @@ Result<bool> SqliteWriteTx::resolveIncident(const std::string& incident_id, int6
       "resolving incident " + incident_id);
   if (!query) return core::fail(note(core::fail(query.error())).error());
   if (auto ok = note(query->bind(incident_id, at_ms).run()); !ok) return core::fail(ok.error());
+  return query->changes() > 0;
+}
+
+Status SqliteWriteTx::insertSilence(const SilenceRecord& si) {
+  return write(
+      "INSERT INTO silences (id, matchers_json, created_by, reason, starts_at_ms, ends_at_ms)"
+      " VALUES (?, ?, ?, ?, ?, ?)",
+      "storing silence " + si.id, si.id, si.matchers, si.created_by, si.reason, si.starts_at_ms,
+      si.ends_at_ms);
+}
+
+Result<bool> SqliteWriteTx::expireSilence(const std::string& id, int64_t at_ms) {
+  auto query = Query::prepare(
+      conn_, "UPDATE silences SET ends_at_ms = ?2 WHERE id = ?1 AND ends_at_ms > ?2",
+      "expiring silence " + id);
+  if (!query) return core::fail(note(core::fail(query.error())).error());
+  if (auto ok = note(query->bind(id, at_ms).run()); !ok) return core::fail(ok.error());
   return query->changes() > 0;
 }
 

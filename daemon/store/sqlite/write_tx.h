@@ -35,6 +35,8 @@ class SqliteWriteTx final : public WriteTx {
   Result<bool> resolveIncident(const std::string& incident_id, int64_t at_ms) override;
   Status addPendingStart(const PendingStart& start) override;
   Status removePendingStart(const std::string& run_id) override;
+  Status insertSilence(const SilenceRecord& silence) override;
+  Result<bool> expireSilence(const std::string& id, int64_t at_ms) override;
 
   // Called by the writer around each request.
   void beginRequest() { first_error_.reset(); }
