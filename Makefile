@@ -5,7 +5,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 FUZZ_SECONDS ?= 60
 
-.PHONY: deps build run test unit asan fuzz fuzz-long integration bench bench-smoke clean
+.PHONY: deps build run test unit asan fuzz fuzz-long integration bench bench-ingest bench-smoke clean
 
 deps:
 	bash scripts/install-deps.sh
@@ -48,9 +48,15 @@ integration: build
 bench: build
 	$(BUILD)/bench/bench_engine
 
+# Webhook intake against nginx on this machine, and commit-to-first-step at 5,000 alerts/s
+# (bench/README.md): 30 s per load, 64 connections.
+bench-ingest: build
+	bash bench/ingest.sh $(BUILD) 30 64 5000
+
 # A short benchmark run in the test command: it must keep working, its numbers are not judged.
 bench-smoke: build
 	$(BUILD)/bench/bench_engine 200
+	bash bench/ingest.sh $(BUILD) 2 8 1000
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz
