@@ -12,6 +12,8 @@ packages=(
   libsimdjson-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-venv
   prometheus-alertmanager                # the real sender in integration tests
+  systemd                                # systemd-analyze verify of systemd/firebreakd.service
+  nginx                                  # bench/ingest's reference server (run unprivileged)
 )
 
 missing=()

@@ -4,7 +4,8 @@
 // where: config, logging, store and engine (Runtime), playbooks, webhooks, resuming what a
 // previous process left, then the listener. SIGTERM and SIGINT stop accepting, let in-flight
 // requests commit, leave running steps to reach a safe point, and exit 0; SIGHUP reloads the
-// playbooks, keeping the loaded set when the new one has errors.
+// config and the playbooks together, keeping the set in use when the new one has any error
+// (daemon/app/live_set.h says which keys a reload changes and which need a restart).
 #include <unistd.h>
 
 #include <atomic>
@@ -17,7 +18,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/app/api.h"
+#include "daemon/app/live_set.h"
+#include "daemon/app/metrics.h"
 #include "daemon/app/runtime.h"
+#include "daemon/app/systemd_notify.h"
 #include "daemon/app/webhooks.h"
 #include "daemon/config/config.h"
 #include "daemon/http/server.h"
@@ -43,6 +48,26 @@ class JsonEscapedMessage final : public spdlog::custom_flag_formatter {
   }
 };
 
+spdlog::level::level_enum levelOf(fb::config::LogLevel level) {
+  using L = fb::config::LogLevel;
+  switch (level) {
+    case L::kTrace: return spdlog::level::trace;
+    case L::kDebug: return spdlog::level::debug;
+    case L::kInfo: return spdlog::level::info;
+    case L::kWarn: return spdlog::level::warn;
+    case L::kError: return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+// The `env` root of templates: only the variables the config allows.
+Json envOf(const fb::config::Config& config) {
+  Json env = Json::object();
+  for (const auto& name : config.allowed_env)
+    if (const char* v = std::getenv(name.c_str())) env[name] = v;
+  return env;
+}
+
 void setUpLogging(const fb::config::Log& log) {
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("firebreakd", sink);
@@ -54,14 +79,7 @@ void setUpLogging(const fb::config::Log& log) {
   } else {
     logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v", spdlog::pattern_time_type::utc);
   }
-  using L = fb::config::LogLevel;
-  switch (log.level) {
-    case L::kTrace: logger->set_level(spdlog::level::trace); break;
-    case L::kDebug: logger->set_level(spdlog::level::debug); break;
-    case L::kInfo: logger->set_level(spdlog::level::info); break;
-    case L::kWarn: logger->set_level(spdlog::level::warn); break;
-    case L::kError: logger->set_level(spdlog::level::err); break;
-  }
+  logger->set_level(levelOf(log.level));
   spdlog::set_default_logger(logger);
 }
 
@@ -93,40 +111,71 @@ int main(int argc, char** argv) {
   }
   setUpLogging(config->log);
   auto log = spdlog::default_logger();
-  for (const auto& w : config->warnings()) log->warn("{}", w);
+  // The TLS files are read before anything starts: a key that cannot be read stops the daemon.
+  std::shared_ptr<fb::http::TlsContext> tls;
+  if (config->tls) {
+    auto made = fb::http::makeServerTlsContext(
+        {config->tls->cert, config->tls->key, config->tls->client_ca});
+    if (!made) {
+      log->error("{}", made.error().str());
+      return 1;
+    }
+    tls = std::move(*made);
+  }
 
+  // Before the runtime: its threads (the store's writer) observe into it until they stop.
+  fb::app::DaemonMetrics metrics;
+  const std::vector<std::string> no_labels;
   fb::app::RuntimeOptions options;
   options.data_dir = config->data_dir;
   options.engine_options.dry_run = config->dry_run;
   options.engine_options.destructive_actions_per_minute =
       static_cast<int>(config->limits.destructive_actions_per_minute);
-  for (const auto& name : config->allowed_env)
-    if (const char* v = std::getenv(name.c_str())) options.engine_options.env[name] = v;
+  options.engine_options.env = envOf(*config);
+  options.engine_options.runs_metric = &metrics.runs;
+  options.engine_options.step_seconds_metric = &metrics.step_seconds;
+  options.commit_batch_metric = &metrics.commit_batch.with(no_labels);
+  options.commit_seconds_metric = &metrics.commit_seconds.with(no_labels);
   auto rt = fb::app::Runtime::open(options);
   if (!rt) {
     log->error("{}", rt.error().str());
     return 1;
   }
   auto& runtime = **rt;
+  fb::app::SystemdNotifier systemd;  // after the runtime: its watchdog runs on runtime.io()
+  metrics.watchStore(runtime.store());
 
+  // The set in use (config, playbooks, webhooks), swapped whole on reload; `playbooks`
+  // follows it for the readers that take the playbooks alone. Both change only on the I/O
+  // thread, which is where they are read.
+  fb::app::LiveSets live;
   Playbooks playbooks;
-  auto loadSet = [&]() -> bool {
-    auto report = fb::playbook::loadPlaybooks(config->playbooks, runtime.registry());
-    for (const auto& e : report.errors) log->error("{}", e.str());
-    if (!report.errors.empty() && playbooks.current->size() > 0) return false;
-    playbooks.current = std::make_shared<std::vector<fb::playbook::PlaybookPtr>>(report.playbooks);
-    log->info("{} playbook(s) loaded from {}", report.playbooks.size(),
-              fmt::join(config->playbooks, ", "));
-    return report.errors.empty();
-  };
-  bool clean = loadSet();
-  if (check) return clean ? 0 : 1;
-
   fb::intake::Intake intake(runtime.store(), runtime.engine(), runtime.clock(),
                             [&] { return *playbooks.current; }, log);
-  auto webhooks = fb::app::Webhooks::create(*config, runtime.secrets(), intake, runtime.clock());
-  if (!webhooks) {
-    log->error("{}", webhooks.error().str());
+  auto useSet = [&](fb::app::LiveSetPtr set) {
+    set->webhooks->setMetrics(&metrics);
+    if (auto old = live.current()) set->webhooks->setReady(old->webhooks->ready());
+    playbooks.current = set->playbooks;
+    metrics.playbooks_loaded.with(no_labels).set(static_cast<double>(set->playbooks->size()));
+    metrics.sources_configured.with(no_labels).set(
+        static_cast<double>(set->config->sources.size()));
+    live.replace(std::move(set));
+  };
+  {
+    auto built = fb::app::buildSet(*config, runtime.registry(), runtime.secrets(), intake,
+                                   runtime.clock(), /*partial=*/true);
+    for (const auto& w : built.warnings) log->warn("{}", w);
+    for (const auto& e : built.errors) log->error("{}", e.str());
+    if (check) return built.set && built.errors.empty() ? 0 : 1;
+    if (!built.set) return 1;
+    log->info("{} playbook(s) loaded from {}", built.set->playbooks->size(),
+              fmt::join(config->playbooks, ", "));
+    useSet(built.set);
+  }
+  auto api = fb::app::Api::create(*config, runtime.store(), runtime.engine(), intake,
+                                  runtime.clock(), [&] { return *playbooks.current; }, log);
+  if (!api) {
+    log->error("{}", api.error().str());
     return 1;
   }
   fb::http::Limits limits;
@@ -139,12 +188,17 @@ int main(int argc, char** argv) {
   limits.idle_timeout = config->http.idle_timeout;
   limits.max_connections_per_client = static_cast<int>(config->http.max_connections_per_client);
   limits.max_in_flight = static_cast<int>(config->http.max_in_flight);
-  auto* hooks = webhooks->get();
+  auto* management = api->get();
+  auto serve = fb::app::serveLive(live, metrics);
   auto server = fb::http::Server::bind(
       runtime.io().get_executor(), config->listen.host, config->listen.port, limits,
-      [hooks](fb::http::Request& req, const fb::http::Peer& peer) {
-        return hooks->handle(req, peer);
-      });
+      fb::app::countRequests(
+          [management, serve](fb::http::Request& req, const fb::http::Peer& peer) {
+            if (req.target().starts_with("/api/")) return management->handle(req, peer);
+            return serve(req, peer);
+          },
+          metrics),
+      tls);
   if (!server) {
     log->error("{}", server.error().str());
     return 1;
@@ -161,9 +215,45 @@ int main(int argc, char** argv) {
       fb::asio::detached);
 
   (*server)->start();
-  hooks->setReady(true);
+  live.current()->webhooks->setReady(true);
   log->info("ready: webhooks on {}:{}, data dir {}{}", config->listen.host, (*server)->port(),
             config->data_dir, config->dry_run ? ", dry-run" : "");
+  systemd.startWatchdog(runtime.io().get_executor());
+  const std::string serving = fmt::format("serving on {}:{}", config->listen.host,
+                                          (*server)->port());
+  systemd.ready(serving);
+
+  // SIGHUP: everything that can fail is done to the side; the set in use changes only when
+  // all of it worked.
+  bool stopping = false;
+  auto reload = [&] {
+    if (stopping) return;
+    log->info("SIGHUP: reloading {} and the playbooks",
+              config_path ? *config_path : std::string("the config"));
+    auto refuse = [&](const fb::core::Diagnostics& errors) {
+      for (const auto& e : errors) log->error("reload: {}", e.str());
+      log->error("reload refused: the config and playbooks in use stay in use");
+      metrics.reloads.with({"failed"}).inc();
+      metrics.last_reload_ok.with(no_labels).set(0);
+    };
+    auto next = fb::config::loadConfig(config_path, "firebreak.yaml");
+    if (!next) return refuse(next.error());
+    auto built = fb::app::buildSet(*next, runtime.registry(), runtime.secrets(), intake,
+                                   runtime.clock(), /*partial=*/false);
+    if (!built.set) return refuse(built.errors);
+    for (const auto& w : built.warnings) log->warn("{}", w);
+    for (const auto& key : fb::app::restartOnlyChanges(*config, *next, limits.max_body_bytes))
+      log->warn("reload: {} changed; it takes effect only after a restart", key);
+    runtime.engine().applyReloadable(
+        next->dry_run, static_cast<int>(next->limits.destructive_actions_per_minute),
+        envOf(*next));
+    log->set_level(levelOf(next->log.level));
+    useSet(built.set);
+    metrics.reloads.with({"ok"}).inc();
+    metrics.last_reload_ok.with(no_labels).set(1);
+    log->info("reloaded: {} playbook(s), {} source(s){}", built.set->playbooks->size(),
+              built.set->config->sources.size(), next->dry_run ? ", dry-run" : "");
+  };
 
   fb::asio::signal_set signals(runtime.io(), SIGTERM, SIGINT, SIGHUP);
   std::function<void()> wait_signal;
@@ -171,13 +261,17 @@ int main(int argc, char** argv) {
     signals.async_wait([&](boost::system::error_code ec, int sig) {
       if (ec) return;
       if (sig == SIGHUP) {
-        log->info("SIGHUP: reloading playbooks");
-        if (!loadSet()) log->error("reload refused: the loaded playbooks stay in use");
+        // systemd's ExecReload waits for READY=1 again, whether the new set was taken or not.
+        systemd.reloading("reloading the config and playbooks");
+        reload();
+        systemd.ready(serving);
         wait_signal();
         return;
       }
       log->info("{}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-      hooks->setShuttingDown();
+      systemd.stopping("stopping: finishing requests and steps in flight");
+      stopping = true;
+      live.current()->webhooks->setShuttingDown();
       (*server)->stopAccepting();
       fb::asio::co_spawn(
           runtime.io(),
