@@ -70,20 +70,6 @@ std::unique_ptr<app::Runtime> openLocal(const Globals& g, bool engine,
   return std::move(*rt);
 }
 
-core::Json runToJson(const store::RunRecord& r) {
-  return core::Json{{"id", r.id},
-                    {"playbook", r.playbook},
-                    {"status", store::runStatusName(r.status)},
-                    {"trigger", r.trigger},
-                    {"incident_id", r.incident_id},
-                    {"dry_run", r.dry_run},
-                    {"params", r.params},
-                    {"error", r.error},
-                    {"created", core::formatTime(r.created_ms)},
-                    {"finished", r.finished_ms ? core::formatTime(r.finished_ms) : ""},
-                    {"playbook_hash", r.playbook_hash}};
-}
-
 int exitCodeFor(store::RunStatus status) {
   return status == store::RunStatus::kSucceeded ? kExitOk : kExitFailed;
 }

@@ -13,6 +13,7 @@
 #include "daemon/core/json.h"
 #include "daemon/playbook/model.h"
 #include "daemon/store/records.h"
+#include "daemon/store/records_json.h"
 
 namespace firebreak::cli {
 
@@ -49,7 +50,6 @@ core::Result<playbook::PlaybookPtr> findPlaybook(const std::string& name_or_path
 std::unique_ptr<app::Runtime> openLocal(const Globals& g, bool engine,
                                         playbook::EngineOptions options = {}, bool lock = true);
 
-core::Json runToJson(const store::RunRecord& run);
 int exitCodeFor(store::RunStatus status);
 
 void addValidate(CLI::App& app, Globals& g);

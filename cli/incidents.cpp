@@ -60,7 +60,7 @@ std::optional<Json> localIncident(Globals& g, const std::string& id) {
     g.exit_code = kExitFailed;
     return std::nullopt;
   }
-  Json out = app::incidentJson(**inc);
+  Json out = store::toJson(**inc);
   out["alerts"] = Json::array();
   if (auto alerts = store.alertsOfIncident(id))
     for (const auto& a : *alerts)
@@ -73,10 +73,10 @@ std::optional<Json> localIncident(Globals& g, const std::string& id) {
   filter.incident_id = id;
   out["runs"] = Json::array();
   if (auto runs = store.runs(filter))
-    for (const auto& r : *runs) out["runs"].push_back(app::runJson(r));
+    for (const auto& r : *runs) out["runs"].push_back(store::toJson(r));
   out["timeline"] = Json::array();
   if (auto tl = store.timelineOfIncident(id))
-    for (const auto& e : *tl) out["timeline"].push_back(app::eventJson(e));
+    for (const auto& e : *tl) out["timeline"].push_back(store::toJson(e));
   return out;
 }
 
@@ -119,7 +119,7 @@ void addIncidents(CLI::App& app, Globals& g) {
         return;
       }
       incidents = Json::array();
-      for (const auto& i : *list) incidents.push_back(app::incidentJson(i));
+      for (const auto& i : *list) incidents.push_back(store::toJson(i));
     }
     if (g.json) std::cout << incidents.dump(2) << "\n";
     else printIncidents(incidents);

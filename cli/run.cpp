@@ -199,7 +199,7 @@ void addRun(CLI::App& app, Globals& g) {
     }
     if (alert.is_null() && result->error.find("{{ alert.") != std::string::npos)
       printError("a run started by hand has no alert: describe one with --label name=value");
-    if (g.json) std::cout << runToJson(*result).dump(2) << "\n";
+    if (g.json) std::cout << store::toJson(*result).dump(2) << "\n";
     else
       std::cout << "run " << result->id << " " << store::runStatusName(result->status)
                 << (result->error.empty() ? "" : ": " + result->error) << "\n";

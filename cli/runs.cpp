@@ -98,7 +98,7 @@ void listRuns(Globals& g, const std::string& status, const std::string& incident
   }
   if (g.json) {
     core::Json out = core::Json::array();
-    for (const auto& r : *runs) out.push_back(runToJson(r));
+    for (const auto& r : *runs) out.push_back(store::toJson(r));
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -132,34 +132,13 @@ void showRun(Globals& g, const std::string& id) {
     return;
   }
   if (g.json) {
-    core::Json out = runToJson(**run);
+    core::Json out = store::toJson(**run);
     out["steps"] = core::Json::array();
-    for (const auto& s : *steps)
-      out["steps"].push_back({{"step", s.step_id},
-                              {"stage", s.stage},
-                              {"attempt", s.attempt},
-                              {"action", s.action},
-                              {"status", s.status},
-                              {"idempotency_key", s.idempotency_key},
-                              {"params", s.params},
-                              {"output", s.output},
-                              {"error", s.error},
-                              {"started", core::formatTime(s.started_ms)},
-                              {"finished", s.finished_ms ? core::formatTime(s.finished_ms) : ""}});
+    for (const auto& s : *steps) out["steps"].push_back(store::toJson(s));
     out["timeline"] = core::Json::array();
-    for (const auto& e : *timeline)
-      out["timeline"].push_back({{"at", core::formatTime(e.at_ms)},
-                                 {"kind", e.kind},
-                                 {"step", e.step_id},
-                                 {"message", e.message},
-                                 {"data", e.data}});
+    for (const auto& e : *timeline) out["timeline"].push_back(store::toJson(e));
     out["approvals"] = core::Json::array();
-    for (const auto& a : *approvals)
-      out["approvals"].push_back({{"step", a.step_id},
-                                  {"status", a.status},
-                                  {"role", a.role},
-                                  {"reason", a.reason},
-                                  {"decided_by", a.decided_by}});
+    for (const auto& a : *approvals) out["approvals"].push_back(store::toJson(a));
     std::cout << out.dump(2) << "\n";
     return;
   }
@@ -203,7 +182,7 @@ void resumeRun(Globals& g, const std::string& id, playbook::ResumeMode mode) {
     g.exit_code = kExitFailed;
     return;
   }
-  if (g.json) std::cout << runToJson(*result).dump(2) << "\n";
+  if (g.json) std::cout << store::toJson(*result).dump(2) << "\n";
   else
     std::cout << "run " << result->id << " " << store::runStatusName(result->status)
               << (result->error.empty() ? "" : ": " + result->error) << "\n";

@@ -6,6 +6,7 @@
 
 #include "daemon/core/duration.h"
 #include "daemon/intake/silence.h"
+#include "daemon/store/records_json.h"
 
 namespace firebreak::app {
 
@@ -15,8 +16,6 @@ using core::ErrorCode;
 using core::Json;
 using Reply = Api::Reply;
 namespace bhttp = boost::beast::http;
-
-std::string timeOrEmpty(int64_t ms) { return ms ? core::formatTime(ms) : ""; }
 
 Reply errorReply(const ApiError& e) { return Reply{e.status, errorBody(e)}; }
 
@@ -60,77 +59,6 @@ struct Api::Call {
   std::map<std::string, std::string> params;  // {run}, {step}, ... from the path
   std::string_view query;
 };
-
-Json runJson(const store::RunRecord& r) {
-  return Json{{"id", r.id},
-              {"playbook", r.playbook},
-              {"status", store::runStatusName(r.status)},
-              {"trigger", r.trigger},
-              {"incident_id", r.incident_id},
-              {"dry_run", r.dry_run},
-              {"params", r.params},
-              {"error", r.error},
-              {"created", core::formatTime(r.created_ms)},
-              {"finished", timeOrEmpty(r.finished_ms)},
-              {"playbook_hash", r.playbook_hash}};
-}
-
-Json stepJson(const store::StepRecord& s) {
-  return Json{{"step", s.step_id},
-              {"stage", s.stage},
-              {"attempt", s.attempt},
-              {"action", s.action},
-              {"status", s.status},
-              {"idempotency_key", s.idempotency_key},
-              {"dry_run", s.dry_run},
-              {"params", s.params},
-              {"output", s.output},
-              {"error", s.error},
-              {"started", timeOrEmpty(s.started_ms)},
-              {"finished", timeOrEmpty(s.finished_ms)}};
-}
-
-Json approvalJson(const store::ApprovalRecord& a) {
-  return Json{{"run_id", a.run_id},
-              {"step", a.step_id},
-              {"status", a.status},
-              {"role", a.role},
-              {"reason", a.reason},
-              {"decided_by", a.decided_by},
-              {"requested", timeOrEmpty(a.requested_ms)},
-              {"expires", timeOrEmpty(a.expires_ms)},
-              {"decided", timeOrEmpty(a.decided_ms)}};
-}
-
-Json eventJson(const store::TimelineEvent& e) {
-  return Json{{"at", core::formatTime(e.at_ms)},
-              {"kind", e.kind},
-              {"run_id", e.run_id},
-              {"step", e.step_id},
-              {"message", e.message},
-              {"data", e.data}};
-}
-
-Json incidentJson(const store::IncidentRecord& i) {
-  return Json{{"id", i.id},
-              {"playbook", i.playbook},
-              {"status", i.status},
-              {"severity", i.severity},
-              {"title", i.title},
-              {"opened", core::formatTime(i.opened_at_ms)},
-              {"resolved", timeOrEmpty(i.resolved_at_ms)},
-              {"drill", i.drill}};
-}
-
-Json silenceJson(const store::SilenceRecord& s, int64_t now_ms) {
-  return Json{{"id", s.id},
-              {"matchers", s.matchers},
-              {"created_by", s.created_by},
-              {"reason", s.reason},
-              {"starts_at", core::formatTime(s.starts_at_ms)},
-              {"ends_at", core::formatTime(s.ends_at_ms)},
-              {"active", s.starts_at_ms <= now_ms && now_ms < s.ends_at_ms}};
-}
 
 const std::vector<Api::Bound>& Api::table() {
   using R = config::Role;
@@ -281,7 +209,7 @@ core::awaitable<Reply> Api::listIncidents(Call& call) {
   auto list = store_.incidents(status, *limit);
   if (!list) co_return fromError(list.error());
   Json out = Json::array();
-  for (const auto& i : *list) out.push_back(incidentJson(i));
+  for (const auto& i : *list) out.push_back(store::toJson(i));
   co_return Reply{200, Json{{"incidents", out}}};
 }
 
@@ -291,7 +219,7 @@ core::awaitable<Reply> Api::showIncident(Call& call) {
   auto inc = store_.incident(id);
   if (!inc) co_return fromError(inc.error());
   if (!*inc) co_return errorReply(404, "no incident " + id);
-  Json out = incidentJson(**inc);
+  Json out = store::toJson(**inc);
   auto alerts = store_.alertsOfIncident(id);
   store::RunFilter filter;
   filter.incident_id = id;
@@ -313,9 +241,9 @@ core::awaitable<Reply> Api::showIncident(Call& call) {
                                  {"received", core::formatTime(a.received_at_ms)},
                                  {"silence_id", a.silence_id}});
   out["runs"] = Json::array();
-  for (const auto& r : *runs) out["runs"].push_back(runJson(r));
+  for (const auto& r : *runs) out["runs"].push_back(store::toJson(r));
   out["timeline"] = Json::array();
-  for (const auto& e : *timeline) out["timeline"].push_back(eventJson(e));
+  for (const auto& e : *timeline) out["timeline"].push_back(store::toJson(e));
   co_return Reply{200, out};
 }
 
@@ -345,7 +273,7 @@ core::awaitable<Reply> Api::resolveIncident(Call& call) {
   if (!closed) co_return errorReply(409, "incident " + id + " is already resolved");
   auto after = store_.incident(id);
   if (!after || !*after) co_return Reply{200, Json{{"id", id}, {"status", "resolved"}}};
-  co_return Reply{200, incidentJson(**after)};
+  co_return Reply{200, store::toJson(**after)};
 }
 
 // ---- runs ----
@@ -370,7 +298,7 @@ core::awaitable<Reply> Api::listRuns(Call& call) {
   auto runs = store_.runs(filter);
   if (!runs) co_return fromError(runs.error());
   Json out = Json::array();
-  for (const auto& r : *runs) out.push_back(runJson(r));
+  for (const auto& r : *runs) out.push_back(store::toJson(r));
   co_return Reply{200, Json{{"runs", out}}};
 }
 
@@ -423,14 +351,13 @@ core::awaitable<Reply> Api::showRun(Call& call) {
   if (!steps) co_return fromError(steps.error());
   if (!approvals) co_return fromError(approvals.error());
   if (!timeline) co_return fromError(timeline.error());
-  Json out = runJson(**run);
-  out["playbook_file"] = (*run)->playbook_file;
+  Json out = store::toJson(**run);
   out["steps"] = Json::array();
-  for (const auto& s : *steps) out["steps"].push_back(stepJson(s));
+  for (const auto& s : *steps) out["steps"].push_back(store::toJson(s));
   out["approvals"] = Json::array();
-  for (const auto& a : *approvals) out["approvals"].push_back(approvalJson(a));
+  for (const auto& a : *approvals) out["approvals"].push_back(store::toJson(a));
   out["timeline"] = Json::array();
-  for (const auto& e : *timeline) out["timeline"].push_back(eventJson(e));
+  for (const auto& e : *timeline) out["timeline"].push_back(store::toJson(e));
   co_return Reply{200, out};
 }
 
@@ -443,7 +370,7 @@ core::awaitable<Reply> Api::listSteps(Call& call) {
   auto steps = store_.steps(id);
   if (!steps) co_return fromError(steps.error());
   Json out = Json::array();
-  for (const auto& s : *steps) out.push_back(stepJson(s));
+  for (const auto& s : *steps) out.push_back(store::toJson(s));
   co_return Reply{200, Json{{"steps", out}}};
 }
 
@@ -453,7 +380,7 @@ core::awaitable<Reply> Api::resume(Call& call, playbook::ResumeMode mode) {
   if (!s) co_return fromError(s.error());
   auto run = store_.run(id);
   if (!run || !*run) co_return Reply{200, Json{{"id", id}}};
-  co_return Reply{200, runJson(**run)};
+  co_return Reply{200, store::toJson(**run)};
 }
 
 core::awaitable<Reply> Api::resumeRun(Call& call) {
@@ -489,7 +416,7 @@ core::awaitable<Reply> Api::listApprovals(Call& call) {
   auto pending = store_.pendingApprovals();
   if (!pending) co_return fromError(pending.error());
   Json out = Json::array();
-  for (const auto& a : *pending) out.push_back(approvalJson(a));
+  for (const auto& a : *pending) out.push_back(store::toJson(a));
   co_return Reply{200, Json{{"approvals", out}}};
 }
 
@@ -539,7 +466,7 @@ core::awaitable<Reply> Api::listSilences(Call& call) {
   auto list = store_.silences(now, expired);
   if (!list) co_return fromError(list.error());
   Json out = Json::array();
-  for (const auto& s : *list) out.push_back(silenceJson(s, now));
+  for (const auto& s : *list) out.push_back(store::toJson(s, now));
   co_return Reply{200, Json{{"silences", out}}};
 }
 
@@ -575,7 +502,7 @@ core::awaitable<Reply> Api::addSilence(Call& call) {
   for (const auto& m : *matchers) text += (text.empty() ? "" : ",") + m.str();
   log_->info("api: silence {} {{{}}} until {} by '{}': {}", rec.id, text,
              core::formatTime(rec.ends_at_ms), rec.created_by, rec.reason);
-  co_return Reply{201, silenceJson(rec, rec.starts_at_ms)};
+  co_return Reply{201, store::toJson(rec, rec.starts_at_ms)};
 }
 
 core::awaitable<Reply> Api::expireSilence(Call& call) {
@@ -598,7 +525,7 @@ core::awaitable<Reply> Api::expireSilence(Call& call) {
   intake_.silencesChanged();
   auto after = store_.silence(id);
   if (!after || !*after) co_return Reply{200, Json{{"id", id}, {"active", false}}};
-  co_return Reply{200, silenceJson(**after, now)};
+  co_return Reply{200, store::toJson(**after, now)};
 }
 
 // ---- playbooks ----

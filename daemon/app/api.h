@@ -97,12 +97,6 @@ class Api {
   std::shared_ptr<spdlog::logger> log_;
 };
 
-// The JSON forms the API answers with (the CLI prints them with --json).
-core::Json runJson(const store::RunRecord& run);
-core::Json stepJson(const store::StepRecord& step);
-core::Json approvalJson(const store::ApprovalRecord& approval);
-core::Json eventJson(const store::TimelineEvent& event);
-core::Json incidentJson(const store::IncidentRecord& incident);
-core::Json silenceJson(const store::SilenceRecord& silence, int64_t now_ms);
+// The JSON forms of records it answers with are daemon/store/records_json.h.
 
 }  // namespace firebreak::app

@@ -173,6 +173,9 @@ def test_manual_run_waits_for_its_end_and_lists_as_json(cli, daemon):
     assert [(r["playbook"], r["status"], r["trigger"]) for r in runs] == [("mark-it", "succeeded", "manual")]
     shown = json.loads(cli("dashboard", "--json", "runs", "show", runs[0]["id"], check=0).stdout)
     assert shown["steps"][0]["step"] == "mark" and shown["steps"][0]["status"] == "succeeded"
+    # Read from the store itself, the CLI prints the same JSON as the daemon answers.
+    local = cli("dashboard", "--json", "runs", "show", runs[0]["id"], "--local", check=0)
+    assert json.loads(local.stdout) == shown
     # A run that fails: --wait exits 1.
     failed = cli("oncall", "--json", "run", "always-fails", "--wait", check=1)
     assert json.loads(failed.stdout)["status"] == "failed"
