@@ -1,9 +1,11 @@
 // Helpers for tests: temporary directories, source paths, running a coroutine to completion.
 #pragma once
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <string>
+#include <thread>
 
 #include "daemon/core/action.h"
 #include "daemon/core/asio.h"
@@ -29,6 +31,19 @@ std::string sourceDir();
 
 std::string readFile(const std::string& path);
 void writeFile(const std::string& path, const std::string& content);
+
+// Polls `condition` every 2 ms until it holds or `patience` passes (false then): tests wait
+// for a condition, never for a fixed time. The patience is an upper bound, not an expectation.
+template <typename Pred>
+bool eventually(Pred condition,
+                std::chrono::milliseconds patience = std::chrono::milliseconds(10000)) {
+  auto end = std::chrono::steady_clock::now() + patience;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
 
 // Runs a coroutine on a fresh io_context until it finishes and returns its value.
 template <typename T>

@@ -67,17 +67,7 @@ bool processGone(pid_t pid) {
   return close != std::string::npos && line.size() > close + 2 && line[close + 2] == 'Z';
 }
 
-// Polls a condition until it holds or `limit` passes: waiting for a condition, never a fixed
-// time.
-template <typename F>
-bool eventually(F condition, std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto end = std::chrono::steady_clock::now() + limit;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() > end) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using testing::eventually;
 
 TEST_F(ExecActionTest, SucceedsAndCapturesStdout) {
   auto r = run({{"argv", Json::array({"echo", "hello", "world"})}});

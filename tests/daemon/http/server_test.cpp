@@ -1,4 +1,5 @@
 #include "daemon/http/server.h"
+#include "tests/fakes/test_env.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -37,15 +38,7 @@ using ClientResponse = bhttp::response<bhttp::string_body>;
 // The upper bound when waiting for a condition; tests pass in far less.
 constexpr milliseconds kPatience{5000};
 
-template <typename Pred>
-bool eventually(Pred pred, milliseconds patience = kPatience) {
-  auto end = Clock::now() + patience;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
+using testing::eventually;
 
 // Answers 200 with the request body (or, without one, the target) and its Content-Type.
 awaitable<Response> echo(Request& req, const Peer&) {

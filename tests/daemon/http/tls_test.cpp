@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "daemon/http/server.h"
+#include "tests/fakes/test_env.h"
 
 namespace firebreak::http {
 namespace {
@@ -41,15 +42,7 @@ using ClientResponse = bhttp::response<bhttp::string_body>;
 
 constexpr milliseconds kPatience{5000};
 
-template <typename Pred>
-bool eventually(Pred pred, milliseconds patience = kPatience) {
-  auto end = Clock::now() + patience;
-  while (!pred()) {
-    if (Clock::now() > end) return false;
-    std::this_thread::sleep_for(milliseconds(2));
-  }
-  return true;
-}
+using testing::eventually;
 
 // The PKI of tests/data/tls/make-pki.sh, made once for the whole binary.
 class Pki {
