@@ -49,13 +49,14 @@ def wait_for(condition, timeout, what):
     pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
-def http(method, url, body=None, headers=None, timeout=10):
+def http(method, url, body=None, headers=None, timeout=10, opener=OPENER):
+    """(status, body text) of a request with a JSON body; `opener` may carry a TLS context."""
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with OPENER.open(req, timeout=timeout) as resp:
+        with opener.open(req, timeout=timeout) as resp:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()

@@ -8,7 +8,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -17,6 +16,7 @@ import urllib.request
 import pytest
 
 from conftest import BUILD, ROOT
+from daemon_helpers import free_port, wait_for
 
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "alertmanager"
 AM_TOKEN = "am-bearer-token-for-tests-0123"
@@ -24,22 +24,6 @@ TOKENS = {"oncall": ("responder", "tok-responder-5f1c2a"),
           "dashboard": ("viewer", "tok-viewer-9d0e7b"),
           "lead": ("admin", "tok-admin-33aa01")}
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Daemon:

@@ -58,15 +58,7 @@ def https(method, url, pki, body=None, headers=None, cert=None, timeout=10):
         ctx.load_cert_chain(str(pki / f"{cert}.crt"), str(pki / f"{cert}.key"))
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
                                          urllib.request.HTTPSHandler(context=ctx))
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+    return http(method, url, body, headers, timeout, opener)
 
 
 def fixture_body():
