@@ -10,7 +10,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 import urllib.request
 
 import pytest
