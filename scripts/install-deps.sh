@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates curl   # curl: bench/ingest.sh
   clang-14 libclang-rt-14-dev            # libFuzzer harnesses
   libboost-dev libboost-system-dev       # Asio, Beast
   libyaml-cpp-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev nlohmann-json3-dev
