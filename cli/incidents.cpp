@@ -64,11 +64,7 @@ std::optional<Json> localIncident(Globals& g, const std::string& id) {
   out["alerts"] = Json::array();
   if (auto alerts = store.alertsOfIncident(id))
     for (const auto& a : *alerts)
-      out["alerts"].push_back({{"id", a.id}, {"name", a.name}, {"status", a.status},
-                               {"source", a.source}, {"fingerprint", a.fingerprint},
-                               {"labels", a.labels}, {"annotations", a.annotations},
-                               {"received", core::formatTime(a.received_at_ms)},
-                               {"silence_id", a.silence_id}});
+      out["alerts"].push_back(store::toJson(a));
   store::RunFilter filter;
   filter.incident_id = id;
   out["runs"] = Json::array();

@@ -231,15 +231,7 @@ core::awaitable<Reply> Api::showIncident(Call& call) {
   if (!timeline) co_return fromError(timeline.error());
   out["alerts"] = Json::array();
   for (const auto& a : *alerts)
-    out["alerts"].push_back(Json{{"id", a.id},
-                                 {"name", a.name},
-                                 {"status", a.status},
-                                 {"source", a.source},
-                                 {"fingerprint", a.fingerprint},
-                                 {"labels", a.labels},
-                                 {"annotations", a.annotations},
-                                 {"received", core::formatTime(a.received_at_ms)},
-                                 {"silence_id", a.silence_id}});
+    out["alerts"].push_back(store::toJson(a));
   out["runs"] = Json::array();
   for (const auto& r : *runs) out["runs"].push_back(store::toJson(r));
   out["timeline"] = Json::array();

@@ -84,4 +84,16 @@ Json toJson(const SilenceRecord& s, int64_t now_ms) {
               {"active", s.starts_at_ms <= now_ms && now_ms < s.ends_at_ms}};
 }
 
+Json toJson(const AlertRecord& a) {
+  return Json{{"id", a.id},
+              {"name", a.name},
+              {"status", a.status},
+              {"source", a.source},
+              {"fingerprint", a.fingerprint},
+              {"labels", a.labels},
+              {"annotations", a.annotations},
+              {"received", core::formatTime(a.received_at_ms)},
+              {"silence_id", a.silence_id}};
+}
+
 }  // namespace firebreak::store
