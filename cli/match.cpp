@@ -82,7 +82,7 @@ std::string whyNot(const playbook::Playbook& pb, const core::Alert& alert, const
     return fmt::format("trigger.sources is [{}], the alert came from '{}'",
                        fmt::join(t.sources, ", "), alert.source);
   for (const auto& m : t.match) {
-    if (m.matches(alert_json["labels"])) continue;
+    if (m.matches(alert.labels)) continue;
     auto it = alert.labels.find(m.label);
     return fmt::format("trigger.match {}{}\"{}\" fails: {}", m.label, opName(m.op), m.value,
                        it == alert.labels.end() ? "the alert has no label '" + m.label + "'"

@@ -17,12 +17,6 @@ using core::Result;
 using core::Status;
 using store::AlertNovelty;
 
-Json toJson(const std::map<std::string, std::string>& m) {
-  Json out = Json::object();
-  for (const auto& [k, v] : m) out[k] = v;
-  return out;
-}
-
 std::string titleOf(const core::Alert& a) {
   auto it = a.annotations.find("summary");
   return it != a.annotations.end() ? a.name + ": " + it->second : a.name;
@@ -32,6 +26,7 @@ struct Planned {
   store::AlertRecord record;
   core::Alert alert;
   std::vector<Match> matches;
+  Json alert_json;  // alert.toJson() when it starts runs; else null, made only if needed
 };
 
 }  // namespace
@@ -39,13 +34,15 @@ struct Planned {
 Intake::Intake(store::Store& store, playbook::Engine& engine, const core::Clock& clock,
                PlaybookSet playbooks, std::shared_ptr<spdlog::logger> log)
     : store_(store), engine_(engine), clock_(clock), playbooks_(std::move(playbooks)),
-      log_(std::move(log)) {}
-
-std::string Intake::newId(const char* prefix) {
+      log_(std::move(log)) {
   unsigned char rnd[4];
   if (RAND_bytes(rnd, sizeof rnd) != 1) std::fill(std::begin(rnd), std::end(rnd), 0);
-  return fmt::format("{}-{}-{:02x}{:02x}{:02x}{:02x}-{}", prefix, clock_.nowMs(), rnd[0], rnd[1],
-                     rnd[2], rnd[3], ++seq_);
+  id_salt_ = fmt::format("{:02x}{:02x}{:02x}{:02x}", rnd[0], rnd[1], rnd[2], rnd[3]);
+}
+
+// Time, this process's salt and a counter: unique without a random draw per id.
+std::string Intake::newId(const char* prefix) {
+  return fmt::format("{}-{}-{}-{}", prefix, clock_.nowMs(), id_salt_, ++seq_);
 }
 
 std::shared_ptr<const std::vector<Silence>> Intake::activeSilences(int64_t now_ms) {
@@ -84,8 +81,8 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
     p.record.fingerprint = a.fingerprint;
     p.record.status = a.status;
     p.record.name = a.name;
-    p.record.labels = toJson(a.labels);
-    p.record.annotations = toJson(a.annotations);
+    p.record.labels = a.labels;
+    p.record.annotations = a.annotations;
     p.record.starts_at_ms = a.starts_at_ms;
     p.record.ends_at_ms = a.ends_at_ms.value_or(0);
     p.record.received_at_ms = now;
@@ -94,6 +91,7 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
     for (const auto& e : routing.errors)
       log_->warn("alert {} ({}): {}", a.name, a.fingerprint, e.str());
     p.matches = std::move(routing.matches);
+    p.alert_json = std::move(routing.alert_json);
     // Silenced: stored and deduplicated as usual, filed under no new incident, starts nothing.
     if (const Silence* silence = findSilence(*silences, a.labels, a.name, now)) {
       p.record.silence_id = silence->id;
@@ -123,7 +121,6 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
       ++result.accepted;
       if (p.alert.status == "resolved") ++result.resolved;
       if (!p.record.silence_id.empty()) ++result.silenced;
-      Json alert_json = p.alert.toJson();
       std::string filed_under = note->incident_id;
       for (const auto& m : p.matches) {
         auto open = tx.openIncidentId(m.dedup_key);
@@ -153,7 +150,7 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
         }
         // route() kept only playbooks whose `on` fits this status: each one starts a run
         // (whose own dedup, concurrency and max_runs limits still apply).
-        store::PendingStart start{newId("r"), m.playbook->name, incident_id, alert_json, now};
+        store::PendingStart start{newId("r"), m.playbook->name, incident_id, p.alert_json, now};
         if (auto s = tx.addPendingStart(start); !s) return s;
         starts.push_back(std::move(start));
       }
@@ -164,7 +161,7 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
                                             p.alert.source),
                                 Json{{"fingerprint", p.alert.fingerprint},
                                      {"status", p.alert.status},
-                                     {"labels", alert_json["labels"]}}};
+                                     {"labels", p.alert.labels}}};
         if (auto s = tx.appendTimeline(ev); !s) return s;
         if (p.alert.status == "resolved") {
           auto firing = tx.firingAlertsOf(filed_under);
@@ -207,7 +204,9 @@ core::awaitable<void> Intake::startRun(store::PendingStart pending) {
   playbook::PlaybookPtr pb;
   for (const auto& p : playbooks_())
     if (p->name == pending.playbook) pb = p;
-  bool done = true;
+  // Whether the pending start is cleared here: when nothing will come of it. A run the engine
+  // recorded (or refused under its dedup) cleared it in that same commit.
+  bool clear_here = true;
   if (!pb) {
     log_->error("run {}: playbook '{}' is no longer loaded; not started", pending.run_id,
                 pending.playbook);
@@ -219,21 +218,23 @@ core::awaitable<void> Intake::startRun(store::PendingStart pending) {
     req.alert = pending.alert;
     req.incident_id = pending.incident_id;
     req.run_id = pending.run_id;
+    req.clears_pending_start = true;
     auto started = co_await engine_.start(req);
-    if (started && started->started) {
-      ++stats_.runs_started;
-    } else if (started) {
-      ++stats_.runs_deduped;  // the playbook's own limits said no; the timeline says why
+    if (started) {
+      clear_here = false;
+      if (started->started) ++stats_.runs_started;
+      else ++stats_.runs_deduped;  // the playbook's own limits said no; the timeline says why
     } else if (started.error().code() == core::ErrorCode::kAlreadyExists) {
-      // Started before a crash that came before its pending record was cleared.
+      // Recorded by a version that cleared pending starts in a commit of their own, and
+      // stopped between the two.
     } else {
       log_->error("run {} of playbook '{}': {}", pending.run_id, pending.playbook,
                   started.error().str());
       ++stats_.start_failures;
-      done = false;  // kept: the next start-up tries again
+      clear_here = false;  // kept: the next start-up tries again
     }
   }
-  if (done) {
+  if (clear_here) {
     const std::string id = pending.run_id;
     auto cleared =
         co_await store_.commit([&](store::WriteTx& tx) { return tx.removePendingStart(id); });

@@ -74,6 +74,7 @@ class Intake {
   std::shared_ptr<spdlog::logger> log_;
   IntakeStats stats_;
   std::atomic<uint64_t> seq_{0};  // ids are also made inside commit functions (writer thread)
+  std::string id_salt_;           // random per process: ids of two lives never meet
   std::mutex silences_mu_;
   std::shared_ptr<const std::vector<Silence>> silences_;
   int64_t silences_loaded_ms_ = 0;

@@ -20,6 +20,7 @@ struct Routing {
   std::vector<Match> matches;
   // `when` expressions that failed on this alert: the playbook is skipped, and people are told.
   std::vector<core::Error> errors;
+  core::Json alert_json;  // alert.toJson() when something matched (runs need it), else null
 };
 
 // Playbooks without a trigger section run only by hand or from a drill.

@@ -16,12 +16,10 @@ core::Phase Step::effectivePhase() const {
   return provider ? provider->spec().phase : core::Phase::kObserve;
 }
 
-bool LabelMatcher::matches(const Json& labels) const {
-  std::string v;
-  if (labels.is_object()) {
-    auto it = labels.find(label);
-    if (it != labels.end() && it->is_string()) v = it->get<std::string>();
-  }
+bool LabelMatcher::matches(const std::map<std::string, std::string>& labels) const {
+  static const std::string kAbsent;  // an absent label matches as "", as in Alertmanager
+  auto it = labels.find(label);
+  const std::string& v = it != labels.end() ? it->second : kAbsent;
   switch (op) {
     case Op::kEq: return v == value;
     case Op::kNe: return v != value;

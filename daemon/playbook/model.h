@@ -83,7 +83,7 @@ struct LabelMatcher {
   Op op = Op::kEq;
   std::string value;
   std::shared_ptr<const RE2> re;    // anchored, for kRe and kNre
-  bool matches(const Json& labels) const;
+  bool matches(const std::map<std::string, std::string>& labels) const;
 };
 
 struct Trigger {

@@ -109,8 +109,8 @@ struct AlertRecord {
   std::string fingerprint;
   std::string status;  // firing | resolved
   std::string name;
-  Json labels = Json::object();
-  Json annotations = Json::object();
+  core::StringMap labels;
+  core::StringMap annotations;
   int64_t starts_at_ms = 0;
   int64_t ends_at_ms = 0;  // 0: none
   int64_t received_at_ms = 0;

@@ -213,11 +213,17 @@ constexpr std::string_view kMigration4 = R"sql(
 ALTER TABLE alerts ADD COLUMN silence_id TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Migration 5: nothing reads alerts by fingerprint (dedup reads alert_identities), and an
+// index keyed by a hash takes a write to a random page for every alert stored.
+constexpr std::string_view kMigration5 = R"sql(
+DROP INDEX alerts_by_fingerprint;
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
   static const std::vector<std::string_view> all = {kMigration1, kMigration2, kMigration3,
-                                                    kMigration4};
+                                                    kMigration4, kMigration5};
   return all;
 }
 

@@ -102,8 +102,9 @@ Result<AlertNote> SqliteWriteTx::noteAlert(const AlertRecord& a) {
     }
   }
   if (auto ok = write(kInsertAlert, "storing alert " + a.identity, a.id, a.identity, a.source,
-                      a.fingerprint, a.status, a.starts_at_ms, a.ends_at_ms, a.name, a.labels,
-                      a.annotations, a.received_at_ms, a.drill,
+                      a.fingerprint, a.status, a.starts_at_ms, a.ends_at_ms, a.name,
+                      core::dumpStringMap(a.labels), core::dumpStringMap(a.annotations),
+                      a.received_at_ms, a.drill,
                       a.incident_id.empty() ? out.incident_id : a.incident_id, a.silence_id);
       !ok)
     return core::fail(ok.error());

@@ -304,10 +304,10 @@ TEST(LoaderTest, FullPlaybookModel) {
   EXPECT_EQ(t.match[4].op, LabelMatcher::Op::kEq);
   EXPECT_EQ(t.match[4].value, "eu-west-1");
   // Anchored: "critical-ish" is not "critical".
-  EXPECT_TRUE(t.match[1].matches(Json{{"severity", "high"}}));
-  EXPECT_FALSE(t.match[1].matches(Json{{"severity", "critical-ish"}}));
-  EXPECT_TRUE(t.match[3].matches(Json{{"instance", "prod-1"}}));
-  EXPECT_FALSE(t.match[3].matches(Json{{"instance", "test-1"}}));
+  EXPECT_TRUE(t.match[1].matches({{"severity", "high"}}));
+  EXPECT_FALSE(t.match[1].matches({{"severity", "critical-ish"}}));
+  EXPECT_TRUE(t.match[3].matches({{"instance", "prod-1"}}));
+  EXPECT_FALSE(t.match[3].matches({{"instance", "test-1"}}));
   ASSERT_TRUE(t.when);
   EXPECT_EQ(t.when->text(), "alert.labels.env == \"prod\"");
   EXPECT_EQ(t.on, Trigger::On::kBoth);
