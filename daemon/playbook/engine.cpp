@@ -218,6 +218,8 @@ awaitable<Result<StartResult>> Engine::start(RunRequest request) {
                           Json{{"params", rec.params}, {"dry_run", rec.dry_run}}};
     bool deduped = false;
     auto committed = co_await store_.commit([&](store::WriteTx& tx) -> Status {
+      if (request.clears_pending_start)
+        if (auto s = tx.removePendingStart(rec.id); !s) return s;
       if (!rec.dedup_key.empty()) {
         auto claimed = tx.claimDedup(rec.dedup_key, rec.id, rec.created_ms,
                                      rec.created_ms + pb.dedup->window.count());

@@ -47,6 +47,9 @@ struct RunRequest {
   // Chosen by the caller when the start was recorded beforehand (intake's pending starts):
   // starting the same id twice fails with kAlreadyExists instead of running twice.
   std::string run_id;
+  // run_id is intake's pending start: the transaction that records the run (or its dedup)
+  // also clears it, so a crash can leave one or the other, never both or neither.
+  bool clears_pending_start = false;
 };
 
 struct StartResult {

@@ -333,6 +333,34 @@ steps:
   EXPECT_EQ(engine_->stats().limit_hits.at("dedup"), 1);
 }
 
+// Intake records a pending start with its alert; the run's own commit clears it, whether the
+// run starts or its dedup refuses it, so no crash can leave both the run and its pending start.
+TEST_F(EngineTest, AStartFromAPendingStartClearsItInTheSameCommit) {
+  makeEngine();
+  auto pb = compile(std::string(kHeader) + R"(dedup: { key: "one", window: 30m }
+steps:
+  - { id: a, action: test.ok }
+)");
+  for (const char* id : {"r-first", "r-second"}) {
+    ASSERT_TRUE(store_->commitSync([&](store::WriteTx& tx) {
+      return tx.addPendingStart(store::PendingStart{id, "t", "", Json::object(), 1});
+    }));
+  }
+  RunRequest req;
+  req.playbook = pb;
+  req.clears_pending_start = true;
+  req.run_id = "r-first";
+  auto first = block(engine_->start(req));
+  ASSERT_TRUE(first && first->started);
+  EXPECT_EQ(store_->pendingStarts()->size(), 1u);
+  req.run_id = "r-second";
+  auto second = block(engine_->start(req));
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->started);  // deduplicated, and its pending start is gone all the same
+  EXPECT_TRUE(store_->pendingStarts()->empty());
+  EXPECT_FALSE(*store_->run("r-second"));
+}
+
 TEST_F(EngineTest, ConcurrencyQueuesTheSecondRunOnTheSameKey) {
   makeEngine();
   auto pb = compile(std::string(kHeader) + R"(concurrency: { key: "same", limit: 1 }
