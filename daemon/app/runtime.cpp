@@ -63,6 +63,9 @@ core::Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
   rt->env_.clock = &rt->clock_;
   rt->env_.secrets = &rt->secrets_;
   rt->env_.data_dir = dir;
+  rt->protected_.replace(rt->options_.protected_patterns);
+  rt->env_.protected_resources = &rt->protected_;
+  rt->options_.engine_options.protected_resources = &rt->protected_;
   if (auto s = actions::registerAllActions(rt->registry_, rt->env_); !s) return core::fail(s.error());
 
   if (rt->options_.engine) {

@@ -22,7 +22,8 @@ struct RuntimeOptions {
   bool engine = true;  // build an engine
   // Take the data dir's lock: needed to run or resume runs, not to decide approvals or pause.
   bool lock = true;
-  playbook::EngineOptions engine_options;
+  playbook::EngineOptions engine_options;  // its protected_resources is the runtime's own
+  std::vector<std::string> protected_patterns;  // config limits.protected
   int blocking_threads = 4;
   // The store's commit metrics (see SqliteOptions); null: not observed.
   core::Histogram* commit_batch_metric = nullptr;
@@ -40,6 +41,8 @@ class Runtime {
   playbook::Engine& engine() { return *engine_; }
   const core::Clock& clock() const { return clock_; }
   const core::SecretResolver& secrets() const { return secrets_; }
+  // limits.protected, as the engine and every action see it; replace() on reload.
+  core::ProtectedResources& protectedResources() { return protected_; }
   const std::string& dataDir() const { return options_.data_dir; }
 
   // Runs `fn` as a coroutine on the io_context until it completes, and returns its value.
@@ -66,6 +69,7 @@ class Runtime {
   asio::thread_pool blocking_;
   core::SystemClock clock_;
   ProcessSecretResolver secrets_;
+  core::ProtectedResources protected_;
   core::ActionEnv env_;
   core::ProviderRegistry registry_;
   std::unique_ptr<store::Store> store_;

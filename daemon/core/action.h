@@ -16,6 +16,7 @@
 #include "daemon/core/asio.h"
 #include "daemon/core/clock.h"
 #include "daemon/core/json.h"
+#include "daemon/core/protected.h"
 #include "daemon/core/result.h"
 
 namespace firebreak::core {
@@ -42,6 +43,9 @@ struct ParamSpec {
   Json default_value;  // null: no default
   std::string description;
   std::vector<std::string> one_of;  // allowed values of a string parameter, empty: any
+  // Names a resource the action changes (a string or a list of them): the engine refuses
+  // the step when one matches `limits.protected`.
+  bool resource = false;
 };
 
 // What an action does to the world; drills measure from it, a step may override it.
@@ -134,6 +138,8 @@ struct ActionEnv {
   const Clock* clock = nullptr;
   const SecretResolver* secrets = nullptr;
   std::string data_dir;  // staging for backups and the like
+  // Never null when built by the runtime; actions check the ARNs they resolve against it.
+  const ProtectedResources* protected_resources = nullptr;
 };
 
 // All known actions, by name. Duplicate names are an error; lookups suggest near names.

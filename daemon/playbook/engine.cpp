@@ -24,6 +24,26 @@ using store::TimelineEvent;
 
 namespace {
 
+// Why the step may not run: a value of one of its resource parameters that limits.protected
+// names ("parameter 'role' names 'arn:...', protected by 'arn:aws:iam::*:role/break-glass*'").
+std::optional<std::string> protectedTarget(const core::ActionSpec& spec, const Json& params,
+                                           const core::ProtectedResources& protected_resources) {
+  for (const auto& p : spec.params) {
+    if (!p.resource || !params.contains(p.name)) continue;
+    const Json& v = params[p.name];
+    std::vector<std::string> values;
+    if (v.is_string()) values.push_back(v.get<std::string>());
+    if (v.is_array())
+      for (const auto& e : v)
+        if (e.is_string()) values.push_back(e.get<std::string>());
+    for (const auto& value : values)
+      if (auto pattern = protected_resources.match(value))
+        return fmt::format("parameter '{}' names '{}', protected by limits.protected '{}'",
+                           p.name, value, *pattern);
+  }
+  return std::nullopt;
+}
+
 constexpr const char* kMain = "main";
 constexpr const char* kOnFailure = "on_failure";
 constexpr const char* kUndo = "undo";
@@ -804,6 +824,13 @@ awaitable<Engine::StepOutcome> Engine::runAction(RunState& run, const Step& step
   if (auto v = step.provider->validate(params); !v)
     co_return co_await failBeforeCall(v.error().message());
   request.params = params;
+  if (options_.protected_resources) {
+    if (auto why = protectedTarget(spec, params, *options_.protected_resources)) {
+      std::string msg = *why + ": nothing was done";
+      co_await limitHit(run, step.id, "protected", "step '" + step.id + "': " + msg);
+      co_return co_await failBeforeCall(msg);
+    }
+  }
 
   if (!dry) {
     auto gate = co_await gateBeforeExecute(run, step, request);

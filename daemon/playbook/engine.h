@@ -29,6 +29,8 @@ struct EngineOptions {
   milliseconds poll_interval{500};          // how often waits re-read the store (approvals, pause)
   Json env = Json::object();                // the `env` root: only what the config allows
   std::string external_url;                 // run.url = external_url + "/api/v1/runs/<id>"
+  // limits.protected: a step whose resource parameters name one fails before any call.
+  const core::ProtectedResources* protected_resources = nullptr;
   // Called for every timeline event after it is committed (the CLI prints them).
   std::function<void(const store::TimelineEvent&)> on_event;
   // Where ends of runs ({playbook, status}) and step durations ({action}) are counted; null:

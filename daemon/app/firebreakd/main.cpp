@@ -132,6 +132,7 @@ int main(int argc, char** argv) {
   options.engine_options.destructive_actions_per_minute =
       static_cast<int>(config->limits.destructive_actions_per_minute);
   options.engine_options.env = envOf(*config);
+  options.protected_patterns = config->limits.protected_patterns;
   options.engine_options.runs_metric = &metrics.runs;
   options.engine_options.step_seconds_metric = &metrics.step_seconds;
   options.commit_batch_metric = &metrics.commit_batch.with(no_labels);
@@ -247,6 +248,7 @@ int main(int argc, char** argv) {
     runtime.engine().applyReloadable(
         next->dry_run, static_cast<int>(next->limits.destructive_actions_per_minute),
         envOf(*next));
+    runtime.protectedResources().replace(next->limits.protected_patterns);
     log->set_level(levelOf(next->log.level));
     useSet(built.set);
     metrics.reloads.with({"ok"}).inc();

@@ -31,6 +31,10 @@ class EngineTest : public ::testing::Test {
     once_ = add(fakeSpec("test.once", /*idempotent=*/false));
     destroy_ = add(fakeSpec("test.destroy", true, /*destructive=*/true, "test.restore"));
     restore_ = add(fakeSpec("test.restore"));
+    auto target = fakeSpec("test.target", true, /*destructive=*/true);
+    target.params.push_back({"role", core::ParamType::kString, false, Json(), "", {}, true});
+    target.params.push_back({"roles", core::ParamType::kStringList, false, Json(), "", {}, true});
+    target_ = add(std::move(target));
     auto s = store::SqliteStore::open(dir_.file("firebreak.db"), clock_, {});
     ASSERT_TRUE(s) << s.error().str();
     store_ = std::move(*s);
@@ -116,6 +120,7 @@ class EngineTest : public ::testing::Test {
   FakeProvider* once_ = nullptr;
   FakeProvider* destroy_ = nullptr;
   FakeProvider* restore_ = nullptr;
+  FakeProvider* target_ = nullptr;
 };
 
 constexpr const char* kHeader = R"(apiVersion: firebreak/v1
@@ -359,6 +364,44 @@ steps:
   EXPECT_FALSE(second->started);  // deduplicated, and its pending start is gone all the same
   EXPECT_TRUE(store_->pendingStarts()->empty());
   EXPECT_FALSE(*store_->run("r-second"));
+}
+
+// limits.protected: a step whose resource parameter names a protected resource fails before
+// its action is called at all (planned or executed), and says which pattern protects it.
+TEST_F(EngineTest, AProtectedResourceFailsTheStepBeforeAnyCall) {
+  core::ProtectedResources protected_resources({"arn:aws:iam::*:role/break-glass*"});
+  EngineOptions options;
+  options.protected_resources = &protected_resources;
+  makeEngine(options);
+  auto pb = compile(std::string(kHeader) + R"(steps:
+  - { id: safe, action: test.target, with: { role: "arn:aws:iam::1:role/app", value: "arn:aws:iam::1:role/break-glass" } }
+  - { id: hit, action: test.target, with: { roles: ["arn:aws:iam::1:role/app", "arn:aws:iam::123:role/break-glass-admin"] } }
+)");
+  auto rec = runToEnd(pb);
+  EXPECT_EQ(rec.status, RunStatus::kFailed);
+  // `value` is not a resource parameter: the first step ran.
+  ASSERT_EQ(target_->executed.size(), 1u);
+  EXPECT_EQ(target_->executed[0].step_id, "safe");
+  EXPECT_EQ(rec.error,
+            "step 'hit': parameter 'roles' names 'arn:aws:iam::123:role/break-glass-admin', "
+            "protected by limits.protected 'arn:aws:iam::*:role/break-glass*': nothing was done");
+  EXPECT_EQ(engine_->stats().limit_hits.at("protected"), 1);
+
+  auto planned = runToEnd(pb, Json::object(), /*dry=*/true);
+  EXPECT_EQ(planned.status, RunStatus::kFailed);
+  EXPECT_EQ(target_->planned.size(), 1u);  // only "safe" was planned
+}
+
+TEST(GlobMatchTest, MatchesWholeStringsWithStarAndQuestionMark) {
+  EXPECT_TRUE(core::globMatch("arn:aws:iam::*:role/break-glass*", "arn:aws:iam::1:role/break-glass"));
+  EXPECT_TRUE(core::globMatch("*", ""));
+  EXPECT_TRUE(core::globMatch("a?c", "abc"));
+  EXPECT_TRUE(core::globMatch("*/prod-*", "arn:aws:lambda:us-east-1:1:function/prod-orders"));
+  EXPECT_FALSE(core::globMatch("arn:aws:iam::*:role/break-glass*", "arn:aws:iam::1:role/app"));
+  EXPECT_FALSE(core::globMatch("a?c", "ac"));
+  EXPECT_FALSE(core::globMatch("prod", "prod-1"));  // whole string, not a substring
+  // A pattern of many stars against a long text stays fast (no exponential backtracking).
+  EXPECT_FALSE(core::globMatch("*a*a*a*a*a*a*a*a*b", std::string(5000, 'a')));
 }
 
 TEST_F(EngineTest, ConcurrencyQueuesTheSecondRunOnTheSameKey) {
