@@ -16,33 +16,10 @@ using detail::expected;
 using detail::invalid;
 using detail::joinPath;
 using detail::member;
+using detail::optionalString;
+using detail::requiredString;
 
 constexpr std::string_view kVersion = "4";
-
-std::string where(const std::string& path) { return path.empty() ? "body" : path; }
-
-// The string member `key`; nullopt when absent or null.
-Result<std::optional<std::string_view>> optionalString(dom::object object, std::string_view key,
-                                                       const std::string& path) {
-  auto value = member(object, key);
-  if (!value || value->is_null()) return std::optional<std::string_view>();
-  std::string_view s;
-  if (value->get(s) != simdjson::SUCCESS) {
-    return invalid(joinPath(path, key) + ": " + expected("a string", *value));
-  }
-  return std::optional<std::string_view>(s);
-}
-
-Result<std::string_view> requiredString(dom::object object, std::string_view key,
-                                        const std::string& path) {
-  auto value = member(object, key);
-  if (!value) return invalid(where(path) + ": missing '" + std::string(key) + "'");
-  std::string_view s;
-  if (value->get(s) != simdjson::SUCCESS) {
-    return invalid(joinPath(path, key) + ": " + expected("a string", *value));
-  }
-  return s;
-}
 
 // An object of strings (labels, annotations); absent or null: empty.
 Result<std::map<std::string, std::string>> stringMap(dom::object object, std::string_view key,

@@ -160,4 +160,27 @@ std::string joinPath(const std::string& base, std::string_view key) {
   return out;
 }
 
+core::Result<std::optional<std::string_view>> optionalString(dom::object object,
+                                                             std::string_view key,
+                                                             const std::string& path) {
+  auto value = member(object, key);
+  if (!value || value->is_null()) return std::optional<std::string_view>();
+  std::string_view s;
+  if (value->get(s) != simdjson::SUCCESS)
+    return invalid(joinPath(path, key) + ": " + expected("a string", *value));
+  return std::optional<std::string_view>(s);
+}
+
+core::Result<std::string_view> requiredString(dom::object object, std::string_view key,
+                                              const std::string& path) {
+  auto value = member(object, key);
+  if (!value)
+    return invalid((path.empty() ? std::string("body") : path) + ": missing '" +
+                   std::string(key) + "'");
+  std::string_view s;
+  if (value->get(s) != simdjson::SUCCESS)
+    return invalid(joinPath(path, key) + ": " + expected("a string", *value));
+  return s;
+}
+
 }  // namespace firebreak::sources::detail

@@ -48,4 +48,12 @@ std::optional<dom::element> member(dom::object object, std::string_view key);
 // "alerts[0]" + "labels" -> "alerts[0].labels"; "" + "labels" -> "labels".
 std::string joinPath(const std::string& base, std::string_view key);
 
+// The string member `key`; nullopt when absent or null. Errors name the path.
+core::Result<std::optional<std::string_view>> optionalString(dom::object object,
+                                                             std::string_view key,
+                                                             const std::string& path);
+// The string member `key`: "body: missing 'status'", "alerts[0].status: expected a string, ...".
+core::Result<std::string_view> requiredString(dom::object object, std::string_view key,
+                                              const std::string& path);
+
 }  // namespace firebreak::sources::detail
