@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "daemon/config/config.h"
 #include "daemon/playbook/loader.h"
 
 namespace firebreak::cli {
@@ -60,6 +61,8 @@ std::unique_ptr<app::Runtime> openLocal(const Globals& g, bool engine,
   app::RuntimeOptions ro;
   ro.lock = lock;
   ro.data_dir = g.data_dir;
+  ro.providers = g.providers;
+  ro.protected_patterns = g.protected_patterns;
   ro.engine = engine;
   ro.engine_options = std::move(options);
   auto rt = app::Runtime::open(std::move(ro));
@@ -68,6 +71,20 @@ std::unique_ptr<app::Runtime> openLocal(const Globals& g, bool engine,
     return nullptr;
   }
   return std::move(*rt);
+}
+
+void applyConfig(Globals& g, const CLI::App& app) {
+  if (g.config_file.empty()) return;
+  auto cfg = config::loadConfigFile(g.config_file);
+  if (!cfg) {
+    std::string text;
+    for (const auto& d : cfg.error()) text += (text.empty() ? "" : "\n") + d.str();
+    throw CLI::ValidationError("--config", text);
+  }
+  if (app.count("--data-dir") == 0) g.data_dir = cfg->data_dir;
+  if (app.count("--playbooks") == 0) g.playbook_dirs = cfg->playbooks;
+  g.providers = core::Json(cfg->providers);
+  g.protected_patterns = cfg->limits.protected_patterns;
 }
 
 int exitCodeFor(store::RunStatus status) {

@@ -30,8 +30,16 @@ struct Globals {
   std::string server;
   std::string token_file;
   std::string ca_file;
+  // --config: a firebreak.yaml whose data_dir, playbooks, providers and limits.protected the
+  // --local verbs use (explicit --data-dir and --playbooks still win).
+  std::string config_file;
+  core::Json providers = core::Json::object();
+  std::vector<std::string> protected_patterns;
   int exit_code = kExitOk;
 };
+
+// Reads --config into `g`; throws CLI::ValidationError with the config's errors.
+void applyConfig(Globals& g, const CLI::App& app);
 
 // Verbs that need a daemon say so until the remote API exists.
 int needsLocal(const std::string& verb);

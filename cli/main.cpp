@@ -20,6 +20,11 @@ int main(int argc, char** argv) {
   app.add_option("--token-file", g.token_file,
                  "File holding the API token (default: $FIREBREAK_TOKEN)");
   app.add_option("--ca-file", g.ca_file, "CA certificates to verify an https:// server with");
+  app.add_option("--config", g.config_file,
+                 "firebreak.yaml for --local verbs: its data_dir, playbooks, providers and "
+                 "limits.protected");
+  // Before any verb's callback: the verbs read what the config gave.
+  app.parse_complete_callback([&g, &app] { applyConfig(g, app); });
   // Logs of the providers go to stderr, below what the command prints.
   spdlog::set_level(spdlog::level::warn);
 

@@ -63,6 +63,7 @@ core::Result<std::unique_ptr<Runtime>> Runtime::open(RuntimeOptions options) {
   rt->env_.clock = &rt->clock_;
   rt->env_.secrets = &rt->secrets_;
   rt->env_.data_dir = dir;
+  rt->env_.providers = rt->options_.providers;
   rt->protected_.replace(rt->options_.protected_patterns);
   rt->env_.protected_resources = &rt->protected_;
   rt->options_.engine_options.protected_resources = &rt->protected_;

@@ -24,6 +24,7 @@ struct RuntimeOptions {
   bool lock = true;
   playbook::EngineOptions engine_options;  // its protected_resources is the runtime's own
   std::vector<std::string> protected_patterns;  // config limits.protected
+  core::Json providers = core::Json::object();   // config providers, by provider name
   int blocking_threads = 4;
   // The store's commit metrics (see SqliteOptions); null: not observed.
   core::Histogram* commit_batch_metric = nullptr;

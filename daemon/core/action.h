@@ -140,6 +140,8 @@ struct ActionEnv {
   std::string data_dir;  // staging for backups and the like
   // Never null when built by the runtime; actions check the ARNs they resolve against it.
   const ProtectedResources* protected_resources = nullptr;
+  // The config's `providers` map (`aws: {region, ...}`); each provider reads its own key.
+  Json providers = Json::object();
 };
 
 // All known actions, by name. Duplicate names are an error; lookups suggest near names.

@@ -793,6 +793,8 @@ awaitable<Engine::StepOutcome> Engine::runAction(RunState& run, const Step& step
   request.idempotency_key = run.record.id + ":" + stage + ":" + step.id;
   request.cancel = run.cancel;
   request.log = log_;
+  // An undo acts on what the step it undoes recorded; rollback() put that output in place.
+  if (stage == kUndo) request.undo_state = run.steps[step.id].value("output", Json::object());
 
   auto failBeforeCall = [&](const std::string& msg) -> awaitable<StepOutcome> {
     StepRecord rec;

@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
       static_cast<int>(config->limits.destructive_actions_per_minute);
   options.engine_options.env = envOf(*config);
   options.protected_patterns = config->limits.protected_patterns;
+  options.providers = fb::core::Json(config->providers);
   options.engine_options.runs_metric = &metrics.runs;
   options.engine_options.step_seconds_metric = &metrics.step_seconds;
   options.commit_batch_metric = &metrics.commit_batch.with(no_labels);

@@ -206,6 +206,10 @@ on_failure:
   EXPECT_EQ(restore_->executed[0].params["value"], "two");
   EXPECT_EQ(restore_->executed[1].params["value"], "one");
   EXPECT_EQ(restore_->executed[0].idempotency_key, run.id + ":undo:second");
+  // Each undo is handed the output of the step it undoes: the state it must restore.
+  EXPECT_EQ(restore_->executed[0].undo_state["echo"]["value"], "two");
+  EXPECT_EQ(restore_->executed[1].undo_state["echo"]["value"], "one");
+  EXPECT_TRUE(destroy_->executed[0].undo_state.is_null());
 }
 
 TEST_F(EngineTest, StepTimeoutFailsTheStep) {

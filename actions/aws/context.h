@@ -1,0 +1,97 @@
+// What the AWS actions share: one Client, built on first use, and the small helpers every
+// action needs (messages, protected checks, the journal of states before a change).
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "actions/aws/client.h"
+#include "actions/aws/provider.h"
+#include "daemon/core/action.h"
+
+namespace firebreak::actions::aws {
+
+class Context {
+ public:
+  Context(const core::ActionEnv& env, Environment environment);
+
+  // The client, built the first time an action needs it (settings read, credentials chain
+  // assembled; credentials themselves are fetched per call). Blocking: call it off the io thread.
+  AwsResult<Client*> client();
+
+  asio::thread_pool* blocking() const { return blocking_; }
+  const core::Clock& clock() const { return *clock_; }
+  // The first protected pattern any of `resources` matches.
+  std::optional<std::string> protectedBy(std::initializer_list<std::string_view> resources) const;
+
+  // The state an execution recorded before it changed anything, by idempotency key: a second
+  // execution with the same key (after a crash) reports and reapplies exactly that, instead of
+  // reading back its own change. nullopt: none recorded (or no data dir).
+  std::optional<core::Json> recalled(const std::string& action, const std::string& key) const;
+  // Durable (fsync, rename) before the change is made; false when it could not be written.
+  bool remember(const std::string& action, const std::string& key, const core::Json& state) const;
+  // What an undo restores: request.undo_state (the undone step's output, as the engine hands
+  // it over) when it holds `field`.
+  std::optional<core::Json> undoneState(const core::ActionRequest& request,
+                                        const std::string& field) const;
+
+ private:
+  std::string journalPath(const std::string& action, const std::string& key) const;
+
+  asio::thread_pool* blocking_;
+  const core::Clock* clock_;
+  const core::ProtectedResources* protected_;
+  std::string data_dir_;
+  core::Json providers_;
+  Environment environment_;
+  std::mutex mu_;
+  std::unique_ptr<Client> client_;
+};
+
+// "<action>: <what> (step <id>, attempt <n>)".
+std::string describe(const core::ActionRequest& request, std::string_view action,
+                     std::string_view what);
+// An AWS error as the action's result; the message names what was being done to what.
+core::ActionResult failed(const core::ActionRequest& request, std::string_view action,
+                          const AwsError& error, std::string_view doing,
+                          core::Json output = core::Json::object());
+core::ActionResult protectedFailure(const core::ActionRequest& request, std::string_view action,
+                                    std::string_view resource, const std::string& pattern);
+CallOptions callOptions(const core::ActionRequest& request);
+
+// An action whose work is blocking calls: plan() and execute() run planNow() and executeNow()
+// on the blocking pool; an exception becomes a Permanent result.
+class BlockingAction : public core::ActionProvider {
+ public:
+  explicit BlockingAction(std::shared_ptr<Context> ctx) : ctx_(std::move(ctx)) {}
+  const core::ActionSpec& spec() const override { return spec_; }
+  core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
+    return run(request, true);
+  }
+  core::awaitable<core::ActionResult> execute(const core::ActionRequest& request) override {
+    return run(request, false);
+  }
+
+ protected:
+  virtual core::ActionResult planNow(const core::ActionRequest& request) = 0;
+  virtual core::ActionResult executeNow(const core::ActionRequest& request) = 0;
+
+  std::shared_ptr<Context> ctx_;
+  core::ActionSpec spec_;
+
+ private:
+  core::awaitable<core::ActionResult> run(const core::ActionRequest& request, bool plan);
+  core::ActionResult guarded(const core::ActionRequest& request, bool plan);
+};
+
+std::unique_ptr<core::ActionProvider> makeSetConcurrencyAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRestoreConcurrencyAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRevokeRoleSessionsAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRestoreRoleSessionsAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeDeactivateAccessKeyAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeReactivateAccessKeyAction(std::shared_ptr<Context> ctx);
+
+}  // namespace firebreak::actions::aws

@@ -1,0 +1,279 @@
+#include "actions/aws/provider.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "actions/aws/context.h"
+#include "actions/aws/sigv4.h"
+
+extern char** environ;
+
+namespace firebreak::actions::aws {
+namespace {
+
+AwsError settingsError(std::string message) {
+  return makeError(AwsError::Source::kRequest, "InvalidConfig", std::move(message), false);
+}
+
+// A string key of providers.aws: absent or null gives "", another type an error.
+AwsResult<std::string> stringKey(const core::Json& object, const std::string& key,
+                                 const std::string& where) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return std::string();
+  if (!it->is_string()) return awsFail(settingsError(where + "." + key + " must be a string"));
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+AwsResult<Settings> readSettings(const core::Json& providers, const Environment& environment) {
+  core::Json aws = core::Json::object();
+  if (providers.is_object()) {
+    if (auto it = providers.find("aws"); it != providers.end() && !it->is_null()) {
+      if (!it->is_object()) return awsFail(settingsError("providers.aws must be a mapping"));
+      aws = *it;
+    }
+  }
+  Settings s;
+  auto region = stringKey(aws, "region", "providers.aws");
+  if (!region) return awsFail(std::move(region.error()));
+  s.region = *region;
+  if (s.region.empty()) s.region = environment.get("AWS_REGION").value_or("");
+  if (s.region.empty()) s.region = environment.get("AWS_DEFAULT_REGION").value_or("");
+  if (s.region.empty())
+    return awsFail(settingsError(
+        "no AWS region: set providers.aws.region in the config, or AWS_REGION in the "
+        "environment"));
+  auto endpoint = stringKey(aws, "endpoint_url", "providers.aws");
+  if (!endpoint) return awsFail(std::move(endpoint.error()));
+  s.endpoint_url = endpoint->empty() ? environment.get("AWS_ENDPOINT_URL").value_or("") : *endpoint;
+  auto profile = stringKey(aws, "profile", "providers.aws");
+  if (!profile) return awsFail(std::move(profile.error()));
+  s.profile = *profile;
+  if (auto it = aws.find("assume_role"); it != aws.end() && !it->is_null()) {
+    if (!it->is_object())
+      return awsFail(settingsError("providers.aws.assume_role must be a mapping"));
+    AssumeRoleOptions options;
+    const std::string where = "providers.aws.assume_role";
+    auto arn = stringKey(*it, "role_arn", where);
+    auto external = stringKey(*it, "external_id", where);
+    auto session = stringKey(*it, "session_name", where);
+    for (auto* r : {&arn, &external, &session})
+      if (!*r) return awsFail(std::move(r->error()));
+    if (arn->empty()) return awsFail(settingsError(where + ".role_arn is required"));
+    options.role_arn = *arn;
+    options.external_id = *external;
+    if (!session->empty()) options.session_name = *session;
+    if (auto v = validateAssumeRole(options); !v)
+      return awsFail(std::move(v.error()).context("reading " + where));
+    s.assume_role = std::move(options);
+  }
+  return s;
+}
+
+std::string roleNameOf(std::string_view role) {
+  if (role.rfind("arn:", 0) != 0) return std::string(role);
+  auto slash = role.rfind('/');
+  return std::string(slash == std::string_view::npos ? role : role.substr(slash + 1));
+}
+
+core::Json revokeOlderSessionsPolicy(std::string_view issued_before) {
+  return core::Json{
+      {"Version", "2012-10-17"},
+      {"Statement",
+       core::Json::array({core::Json{
+           {"Effect", "Deny"},
+           {"Action", "*"},
+           {"Resource", "*"},
+           {"Condition",
+            {{"DateLessThan", {{"aws:TokenIssueTime", std::string(issued_before)}}}}},
+       }})},
+  };
+}
+
+std::optional<core::Json> parsePolicyDocument(std::string_view text) {
+  core::Json doc = core::Json::parse(text, nullptr, false);
+  if (!doc.is_discarded()) return doc;
+  // IAM answers the document percent-encoded (RFC 3986: '+' is itself, not a space).
+  std::string decoded;
+  decoded.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && std::isxdigit(static_cast<unsigned char>(text[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(text[i + 2]))) {
+      decoded += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+      i += 2;
+    } else {
+      decoded += text[i];
+    }
+  }
+  doc = core::Json::parse(decoded, nullptr, false);
+  if (doc.is_discarded()) return std::nullopt;
+  return doc;
+}
+
+std::string lambdaPath(std::string_view version, std::string_view function,
+                       std::string_view suffix) {
+  return "/" + std::string(version) + "/functions/" + uriEncode(function) + std::string(suffix);
+}
+
+// ---- Context ----
+
+Context::Context(const core::ActionEnv& env, Environment environment)
+    : blocking_(env.blocking),
+      clock_(env.clock),
+      protected_(env.protected_resources),
+      data_dir_(env.data_dir),
+      providers_(env.providers),
+      environment_(std::move(environment)) {}
+
+AwsResult<Client*> Context::client() {
+  std::lock_guard lock(mu_);
+  if (client_) return client_.get();
+  if (!clock_)
+    return awsFail(settingsError("the AWS actions were registered without a clock"));
+  auto settings = readSettings(providers_, environment_);
+  if (!settings) return awsFail(std::move(settings.error()));
+  Environment environment = environment_;
+  // providers.aws.profile names the profile as AWS_PROFILE would, and wins over it.
+  if (!settings->profile.empty()) environment.set("AWS_PROFILE", settings->profile);
+  ProviderDeps deps{clock_, builtin::httpCall, settings->region, settings->endpoint_url, nullptr};
+  std::shared_ptr<CredentialsProvider> credentials = defaultCredentialsChain(environment, deps);
+  if (settings->assume_role)
+    credentials = std::make_shared<RefreshingProvider>(
+        std::make_shared<AssumeRoleProvider>(credentials, *settings->assume_role, deps), *clock_);
+  ClientConfig config;
+  config.region = settings->region;
+  config.endpoint_url = settings->endpoint_url;
+  client_ = std::make_unique<Client>(std::move(config), std::move(credentials), *clock_);
+  return client_.get();
+}
+
+std::optional<std::string> Context::protectedBy(
+    std::initializer_list<std::string_view> resources) const {
+  if (!protected_) return std::nullopt;
+  for (auto r : resources)
+    if (!r.empty())
+      if (auto p = protected_->match(r)) return p;
+  return std::nullopt;
+}
+
+std::string Context::journalPath(const std::string& action, const std::string& key) const {
+  return data_dir_ + "/aws-state/" + action + "-" + sha256Hex(key).substr(0, 32) + ".json";
+}
+
+std::optional<core::Json> Context::recalled(const std::string& action,
+                                            const std::string& key) const {
+  if (data_dir_.empty() || key.empty()) return std::nullopt;
+  std::ifstream in(journalPath(action, key));
+  if (!in) return std::nullopt;
+  std::stringstream text;
+  text << in.rdbuf();
+  core::Json state = core::Json::parse(text.str(), nullptr, false);
+  if (state.is_discarded() || !state.is_object()) return std::nullopt;
+  return state;
+}
+
+bool Context::remember(const std::string& action, const std::string& key,
+                       const core::Json& state) const {
+  if (data_dir_.empty() || key.empty()) return true;  // nowhere to keep it: nothing to recall
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir_ + "/aws-state", ec);
+  if (ec) return false;
+  const std::string path = journalPath(action, key);
+  const std::string tmp = path + ".tmp";
+  const std::string text = state.dump();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+            ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) return false;
+  return true;
+}
+
+std::optional<core::Json> Context::undoneState(const core::ActionRequest& request,
+                                               const std::string& field) const {
+  if (request.undo_state.is_object() && request.undo_state.contains(field))
+    return request.undo_state;
+  return std::nullopt;
+}
+
+// ---- helpers ----
+
+std::string describe(const core::ActionRequest& request, std::string_view action,
+                     std::string_view what) {
+  return std::string(action) + ": " + std::string(what) + " (step " + request.step_id +
+         ", attempt " + std::to_string(request.attempt) + ")";
+}
+
+core::ActionResult failed(const core::ActionRequest& request, std::string_view action,
+                          const AwsError& error, std::string_view doing, core::Json output) {
+  core::ActionResult r;
+  r.outcome = outcomeFor(error);
+  r.message = describe(request, action, std::string(doing) + ": " + error.str());
+  r.output = std::move(output);
+  return r;
+}
+
+core::ActionResult protectedFailure(const core::ActionRequest& request, std::string_view action,
+                                    std::string_view resource, const std::string& pattern) {
+  return core::ActionResult::permanent(describe(
+      request, action,
+      std::string(resource) + " is protected (limits.protected pattern '" + pattern +
+          "'); nothing was changed"));
+}
+
+CallOptions callOptions(const core::ActionRequest& request) {
+  CallOptions options;
+  options.cancel = request.cancel.get();
+  return options;
+}
+
+core::ActionResult BlockingAction::guarded(const core::ActionRequest& request, bool plan) {
+  try {
+    return plan ? planNow(request) : executeNow(request);
+  } catch (const std::exception& e) {
+    return core::ActionResult::permanent(describe(request, spec_.name, e.what()));
+  }
+}
+
+core::awaitable<core::ActionResult> BlockingAction::run(const core::ActionRequest& request,
+                                                        bool plan) {
+  if (!ctx_->blocking())
+    co_return core::ActionResult::permanent(
+        describe(request, spec_.name, "no blocking thread pool"));
+  // Pointers only: GCC 12 frees non-trivial captures of a closure given to offload() twice.
+  BlockingAction* self = this;
+  const core::ActionRequest* r = &request;
+  auto work = [self, r, plan] { return self->guarded(*r, plan); };
+  co_return co_await core::offload(*ctx_->blocking(), std::move(work));
+}
+
+core::Status registerActions(core::ProviderRegistry& registry, const core::ActionEnv& env,
+                             Environment environment) {
+  auto ctx = std::make_shared<Context>(env, std::move(environment));
+  std::unique_ptr<core::ActionProvider> providers[] = {
+      makeSetConcurrencyAction(ctx),
+      makeRestoreConcurrencyAction(ctx),
+      makeRevokeRoleSessionsAction(ctx),
+      makeRestoreRoleSessionsAction(ctx),
+      makeDeactivateAccessKeyAction(ctx),
+      makeReactivateAccessKeyAction(ctx),
+  };
+  for (auto& p : providers)
+    if (auto s = registry.add(std::move(p)); !s) return s;
+  return {};
+}
+
+core::Status registerActions(core::ProviderRegistry& registry, const core::ActionEnv& env) {
+  // The one place the AWS actions see the process environment: region and credentials
+  // variables, as the AWS SDKs read them.
+  return registerActions(registry, env, Environment::fromEnvp(environ));
+}
+
+}  // namespace firebreak::actions::aws
