@@ -1,4 +1,5 @@
 // firebreak actions [NAME]: the catalogue of actions a playbook can use.
+#include <algorithm>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -89,16 +90,25 @@ void addActions(CLI::App& app, Globals& g) {
       for (const auto* p : (*registry)->all()) out.push_back(specToJson(p->spec()));
       std::cout << out.dump(2) << "\n";
     } else {
-      std::cout << fmt::format("{:<28} {:<10} {:<11} {:<12} {:<9} {}\n", "ACTION", "IDEMPOTENT",
-                               "DESTRUCTIVE", "UNDO", "PHASE", "PERMISSIONS");
+      // Columns as wide as their longest entry: action names grow with each provider.
+      size_t name_w = 6, undo_w = 4;
+      for (const auto* p : (*registry)->all()) {
+        name_w = std::max(name_w, p->spec().name.size());
+        undo_w = std::max(undo_w, p->spec().undo.size());
+      }
+      auto row = [&](std::string_view name, std::string_view idem, std::string_view destr,
+                     std::string_view undo, std::string_view phase, std::string_view perms) {
+        std::cout << fmt::format("{:<{}} {:<10} {:<11} {:<{}} {:<9} {}\n", name, name_w, idem,
+                                 destr, undo, undo_w, phase, perms);
+      };
+      row("ACTION", "IDEMPOTENT", "DESTRUCTIVE", "UNDO", "PHASE", "PERMISSIONS");
       for (const auto* p : (*registry)->all()) {
         const auto& s = p->spec();
         std::string perms;
         for (const auto& x : s.permissions) perms += (perms.empty() ? "" : ",") + x;
-        std::cout << fmt::format("{:<28} {:<10} {:<11} {:<12} {:<9} {}\n", s.name,
-                                 s.idempotent ? "yes" : (s.step_may_declare_idempotent ? "step" : "no"),
-                                 s.destructive ? "yes" : "no", s.undo.empty() ? "-" : s.undo,
-                                 core::phaseName(s.phase), perms.empty() ? "-" : perms);
+        row(s.name, s.idempotent ? "yes" : (s.step_may_declare_idempotent ? "step" : "no"),
+            s.destructive ? "yes" : "no", s.undo.empty() ? "-" : s.undo, core::phaseName(s.phase),
+            perms.empty() ? "-" : perms);
       }
     }
     pool.join();
