@@ -14,7 +14,8 @@ import zipfile
 import pytest
 
 from conftest import BUILD, ROOT
-from test_aws_client import ACCOUNT, REGION, TRUST, MotoServer, clean_env
+# `moto`: the moto_server fixture, one per module, shared with the client tests.
+from test_aws_client import ACCOUNT, REGION, TRUST, clean_env, moto  # noqa: F401
 
 CLI = BUILD / "cli" / "firebreak"
 ACTION_TOOL = BUILD / "tests" / "fb_aws_action"
@@ -62,13 +63,6 @@ FAIL_STEP = """\
     action: exec.run
     with: { argv: [/bin/false] }
 """
-
-
-@pytest.fixture(scope="module")
-def moto(tmp_path_factory):
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
