@@ -55,23 +55,23 @@ AwsResult<Settings> readSettings(const core::Json& providers, const Environment&
   auto profile = stringKey(aws, "profile", "providers.aws");
   if (!profile) return awsFail(std::move(profile.error()));
   s.profile = *profile;
-  if (auto it = aws.find("assume_role"); it != aws.end() && !it->is_null()) {
-    if (!it->is_object())
-      return awsFail(settingsError("providers.aws.assume_role must be a mapping"));
+  // role_arn (with external_id, session_name): every call goes through that role.
+  auto arn = stringKey(aws, "role_arn", "providers.aws");
+  auto external = stringKey(aws, "external_id", "providers.aws");
+  auto session = stringKey(aws, "session_name", "providers.aws");
+  for (auto* r : {&arn, &external, &session})
+    if (!*r) return awsFail(std::move(r->error()));
+  if (!arn->empty()) {
     AssumeRoleOptions options;
-    const std::string where = "providers.aws.assume_role";
-    auto arn = stringKey(*it, "role_arn", where);
-    auto external = stringKey(*it, "external_id", where);
-    auto session = stringKey(*it, "session_name", where);
-    for (auto* r : {&arn, &external, &session})
-      if (!*r) return awsFail(std::move(r->error()));
-    if (arn->empty()) return awsFail(settingsError(where + ".role_arn is required"));
     options.role_arn = *arn;
     options.external_id = *external;
     if (!session->empty()) options.session_name = *session;
     if (auto v = validateAssumeRole(options); !v)
-      return awsFail(std::move(v.error()).context("reading " + where));
+      return awsFail(std::move(v.error()).context("reading providers.aws.role_arn"));
     s.assume_role = std::move(options);
+  } else if (!external->empty() || !session->empty()) {
+    return awsFail(settingsError(
+        "providers.aws: external_id and session_name need role_arn, the role to assume"));
   }
   return s;
 }

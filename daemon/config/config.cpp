@@ -40,8 +40,8 @@ const std::vector<std::string> kSourceKeys = {"type", "auth", "rate_limit", "max
 const std::vector<std::string> kAuthKeys = {"bearer", "basic"};
 const std::vector<std::string> kBasicKeys = {"username", "password"};
 const std::vector<std::string> kRateLimitKeys = {"per_second", "burst"};
-const std::vector<std::string> kAwsKeys = {"region", "endpoint_url", "profile", "role_arn",
-                                           "external_id"};
+const std::vector<std::string> kAwsKeys = {"region",   "endpoint_url", "profile",
+                                           "role_arn", "external_id",  "session_name"};
 const std::vector<std::string> kApiKeys = {"tokens"};
 const std::vector<std::string> kTokenKeys = {"name", "sha256", "role"};
 const std::vector<std::string> kLimitsKeys = {"destructive_actions_per_minute", "protected"};

@@ -45,9 +45,9 @@ TEST(AwsSettings, MissingRegionIsAPermanentErrorNamingTheKey) {
 TEST(AwsSettings, AssumeRoleAndTypeErrors) {
   auto s = readSettings(
       Json{{"aws", {{"region", "us-east-1"},
-                    {"assume_role", {{"role_arn", "arn:aws:iam::111122223333:role/responder"},
-                                     {"external_id", "x-1"},
-                                     {"session_name", "fb"}}}}}},
+                    {"role_arn", "arn:aws:iam::111122223333:role/responder"},
+                    {"external_id", "x-1"},
+                    {"session_name", "fb"}}}},
       Environment{});
   ASSERT_TRUE(s) << s.error().str();
   ASSERT_TRUE(s->assume_role);
@@ -58,7 +58,7 @@ TEST(AwsSettings, AssumeRoleAndTypeErrors) {
   auto bad = readSettings(Json{{"aws", {{"region", 5}}}}, Environment{});
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("providers.aws.region must be a string"), std::string::npos);
-  auto no_arn = readSettings(Json{{"aws", {{"region", "us-east-1"}, {"assume_role", Json::object()}}}},
+  auto no_arn = readSettings(Json{{"aws", {{"region", "us-east-1"}, {"external_id", "x-1"}}}},
                              Environment{});
   ASSERT_FALSE(no_arn);
   EXPECT_NE(no_arn.error().message.find("role_arn"), std::string::npos);
