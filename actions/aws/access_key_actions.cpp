@@ -98,10 +98,10 @@ class DeactivateAccessKeyAction final : public BlockingAction {
     auto client = ctx_->client();
     if (!client) return failed(request, kDeactivate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
-    auto state = readUser(**client, user, options);
-    if (!state) return failed(request, kDeactivate, state.error(), "reading user " + user);
-    if (auto pattern = ctx_->protectedBy({user, state->arn}))
-      return protectedFailure(request, kDeactivate, state->arn, *pattern);
+    auto live = liveResource(*ctx_, request, kDeactivate, "user", user,
+                             [&] { return readUser(**client, user, options); });
+    if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
+    const UserKeys* state = &std::get<UserKeys>(live);
     auto keys = selected(*state, key_id);
     if (!keys) return failed(request, kDeactivate, keys.error(), "finding the key");
     Json output{{"user", state->name}, {"user_arn", state->arn}, {"keys", *keys},
@@ -176,10 +176,10 @@ class ReactivateAccessKeyAction final : public BlockingAction {
     auto client = ctx_->client();
     if (!client) return failed(request, kReactivate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
-    auto state = readUser(**client, user, options);
-    if (!state) return failed(request, kReactivate, state.error(), "reading user " + user);
-    if (auto pattern = ctx_->protectedBy({user, state->arn}))
-      return protectedFailure(request, kReactivate, state->arn, *pattern);
+    auto live = liveResource(*ctx_, request, kReactivate, "user", user,
+                             [&] { return readUser(**client, user, options); });
+    if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
+    const UserKeys* state = &std::get<UserKeys>(live);
     Json output{{"user", state->name}, {"user_arn", state->arn}, {"restored", Json::array()}};
     std::string changes;
     for (const auto& k : (*recorded)["keys"]) {

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <variant>
 
 #include "actions/aws/client.h"
 #include "actions/aws/provider.h"
@@ -61,6 +63,22 @@ core::ActionResult failed(const core::ActionRequest& request, std::string_view a
 core::ActionResult protectedFailure(const core::ActionRequest& request, std::string_view action,
                                     std::string_view resource, const std::string& pattern);
 CallOptions callOptions(const core::ActionRequest& request);
+
+// What every AWS action does before it plans or changes anything: read the resource as it is
+// now (`read()` gives an AwsResult of a state with an `arn`), and refuse it when
+// limits.protected names it by the name given or by that ARN. The state, or the step's end.
+template <typename Read>
+auto liveResource(const Context& ctx, const core::ActionRequest& request,
+                  std::string_view action, std::string_view kind, const std::string& name,
+                  Read read)
+    -> std::variant<typename std::invoke_result_t<Read>::value_type, core::ActionResult> {
+  auto state = read();
+  if (!state)
+    return failed(request, action, state.error(), "reading " + std::string(kind) + " " + name);
+  if (auto pattern = ctx.protectedBy({name, state->arn}))
+    return protectedFailure(request, action, state->arn.empty() ? name : state->arn, *pattern);
+  return std::move(*state);
+}
 
 // An action whose work is blocking calls: plan() and execute() run planNow() and executeNow()
 // on the blocking pool; an exception becomes a Permanent result.

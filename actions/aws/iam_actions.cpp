@@ -89,10 +89,10 @@ class RevokeRoleSessionsAction final : public BlockingAction {
     if (!role) return ActionResult::permanent(describe(request, kRevoke, "'role' is required"));
     auto client = ctx_->client();
     if (!client) return failed(request, kRevoke, client.error(), "setting up the AWS client");
-    auto state = readRole(**client, *role, callOptions(request));
-    if (!state) return failed(request, kRevoke, state.error(), "reading role " + *role);
-    if (auto pattern = ctx_->protectedBy({*role, state->arn}))
-      return protectedFailure(request, kRevoke, state->arn, *pattern);
+    auto live = liveResource(*ctx_, request, kRevoke, "role", *role,
+                             [&] { return readRole(**client, *role, callOptions(request)); });
+    if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
+    const RoleState* state = &std::get<RoleState>(live);
     std::string plan = "would put inline policy " + std::string(kRevokePolicyName) + " on role " +
                        state->arn + " denying every action to sessions issued before the step runs";
     if (!state->policy.is_null()) plan += ", replacing the one there now (kept for undo)";
@@ -110,10 +110,10 @@ class RevokeRoleSessionsAction final : public BlockingAction {
     auto client = ctx_->client();
     if (!client) return failed(request, kRevoke, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
-    auto state = readRole(**client, *role, options);
-    if (!state) return failed(request, kRevoke, state.error(), "reading role " + *role);
-    if (auto pattern = ctx_->protectedBy({*role, state->arn}))
-      return protectedFailure(request, kRevoke, state->arn, *pattern);
+    auto live = liveResource(*ctx_, request, kRevoke, "role", *role,
+                             [&] { return readRole(**client, *role, options); });
+    if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
+    const RoleState* state = &std::get<RoleState>(live);
 
     Json output{{"role", state->name},
                 {"role_arn", state->arn},
@@ -179,10 +179,10 @@ class RestoreRoleSessionsAction final : public BlockingAction {
     auto client = ctx_->client();
     if (!client) return failed(request, kRestore, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
-    auto state = readRole(**client, role, options);
-    if (!state) return failed(request, kRestore, state.error(), "reading role " + role);
-    if (auto pattern = ctx_->protectedBy({role, state->arn}))
-      return protectedFailure(request, kRestore, state->arn, *pattern);
+    auto live = liveResource(*ctx_, request, kRestore, "role", role,
+                             [&] { return readRole(**client, role, options); });
+    if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
+    const RoleState* state = &std::get<RoleState>(live);
     Json output{{"role", state->name},
                 {"role_arn", state->arn},
                 {"restored_policy", previous},

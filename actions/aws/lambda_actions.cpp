@@ -1,8 +1,6 @@
 // aws.lambda.set_concurrency and its undo, aws.lambda.restore_concurrency: a function's
 // reserved concurrency (0 throttles it completely), with the setting before recorded exactly,
 // "none" included, so that the undo puts back what was there.
-#include <variant>
-
 #include "actions/aws/context.h"
 
 namespace firebreak::actions::aws {
@@ -47,21 +45,6 @@ AwsResult<FunctionState> readFunction(Client& client, const std::string& functio
   auto it = c->body.find("ReservedConcurrentExecutions");
   state.reserved = it != c->body.end() && it->is_number_integer() ? *it : Json();
   return state;
-}
-
-// The function as it is now, or what ends the step: it cannot be read, or limits.protected
-// names it (by the name given or by its ARN). Every path of both actions starts here.
-std::variant<FunctionState, core::ActionResult> liveFunction(const Context& ctx, Client& client,
-                                                             const core::ActionRequest& request,
-                                                             const char* action,
-                                                             const std::string& function,
-                                                             const CallOptions& options) {
-  auto state = readFunction(client, function, options);
-  if (!state) return failed(request, action, state.error(), "reading function " + function);
-  if (auto pattern = ctx.protectedBy({function, state->arn}))
-    return protectedFailure(request, action, state->arn.empty() ? function : state->arn,
-                            *pattern);
-  return std::move(*state);
 }
 
 // Puts `reserved` (a number), or deletes the setting (null).
@@ -131,7 +114,8 @@ class SetConcurrencyAction final : public BlockingAction {
           request, kSet, "'function' must be a name or ARN and 'reserved' an integer >= 0"));
     auto client = ctx_->client();
     if (!client) return failed(request, kSet, client.error(), "setting up the AWS client");
-    auto live = liveFunction(*ctx_, **client, request, kSet, p->function, callOptions(request));
+    auto live = liveResource(*ctx_, request, kSet, "function", p->function,
+                             [&] { return readFunction(**client, p->function, callOptions(request)); });
     if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
     const FunctionState* state = &std::get<FunctionState>(live);
     std::string plan = "would set reserved concurrency of " + p->function + " from " +
@@ -156,7 +140,8 @@ class SetConcurrencyAction final : public BlockingAction {
     if (!client) return failed(request, kSet, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     // Always re-read: the ARN check must see the function as it is now.
-    auto live = liveFunction(*ctx_, **client, request, kSet, p->function, options);
+    auto live = liveResource(*ctx_, request, kSet, "function", p->function,
+                             [&] { return readFunction(**client, p->function, options); });
     if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
     const FunctionState* state = &std::get<FunctionState>(live);
     Json output{{"function", p->function}, {"function_arn", state->arn},
@@ -229,7 +214,8 @@ class RestoreConcurrencyAction final : public BlockingAction {
     auto client = ctx_->client();
     if (!client) return failed(request, kRestore, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
-    auto live = liveFunction(*ctx_, **client, request, kRestore, t->function, options);
+    auto live = liveResource(*ctx_, request, kRestore, "function", t->function,
+                             [&] { return readFunction(**client, t->function, options); });
     if (auto* refused = std::get_if<ActionResult>(&live)) return std::move(*refused);
     const FunctionState* state = &std::get<FunctionState>(live);
     Json output{{"function", t->function}, {"function_arn", state->arn},
