@@ -10,6 +10,13 @@ namespace firebreak::cli {
 
 namespace {
 
+core::Json permissionsJson(const std::vector<core::Permission>& permissions) {
+  core::Json out = core::Json::array();
+  for (const auto& p : permissions)
+    out.push_back({{"action", p.action}, {"resource", p.resource.empty() ? "*" : p.resource}});
+  return out;
+}
+
 core::Json specToJson(const core::ActionSpec& s) {
   core::Json params = core::Json::array();
   for (const auto& p : s.params)
@@ -27,7 +34,7 @@ core::Json specToJson(const core::ActionSpec& s) {
           {"destructive", s.destructive},
           {"undo", s.undo},
           {"phase", core::phaseName(s.phase)},
-          {"permissions", s.permissions},
+          {"permissions", permissionsJson(s.permissions)},
           {"outputs", s.outputs}};
 }
 
@@ -40,7 +47,9 @@ void printSpec(const core::ActionSpec& s) {
             << "\n  undo:         " << (s.undo.empty() ? "none" : s.undo)
             << "\n  phase:        " << core::phaseName(s.phase) << "\n  permissions:  ";
   if (s.permissions.empty()) std::cout << "none";
-  for (size_t i = 0; i < s.permissions.size(); ++i) std::cout << (i ? ", " : "") << s.permissions[i];
+  for (size_t i = 0; i < s.permissions.size(); ++i)
+    std::cout << (i ? "\n                " : "") << s.permissions[i].action << " on "
+              << (s.permissions[i].resource.empty() ? "*" : s.permissions[i].resource);
   std::cout << "\n  outputs:      ";
   for (size_t i = 0; i < s.outputs.size(); ++i) std::cout << (i ? ", " : "") << s.outputs[i];
   std::cout << "\n\n  parameters:\n";
@@ -105,7 +114,7 @@ void addActions(CLI::App& app, Globals& g) {
       for (const auto* p : (*registry)->all()) {
         const auto& s = p->spec();
         std::string perms;
-        for (const auto& x : s.permissions) perms += (perms.empty() ? "" : ",") + x;
+        for (const auto& x : s.permissions) perms += (perms.empty() ? "" : ",") + x.action;
         row(s.name, s.idempotent ? "yes" : (s.step_may_declare_idempotent ? "step" : "no"),
             s.destructive ? "yes" : "no", s.undo.empty() ? "-" : s.undo, core::phaseName(s.phase),
             perms.empty() ? "-" : perms);

@@ -70,5 +70,6 @@ void addMatch(CLI::App& app, Globals& g);
 void addIncidents(CLI::App& app, Globals& g);
 void addSilence(CLI::App& app, Globals& g);
 void addToken(CLI::App& app, Globals& g);
+void addPermissions(CLI::App& app, Globals& g);
 
 }  // namespace firebreak::cli

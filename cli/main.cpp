@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
   addIncidents(app, g);
   addSilence(app, g);
   addToken(app, g);
+  addPermissions(app, g);
 
   try {
     app.parse(argc, argv);

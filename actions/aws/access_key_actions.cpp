@@ -17,6 +17,7 @@ constexpr const char* kDeactivate = "aws.iam.deactivate_access_key";
 constexpr const char* kReactivate = "aws.iam.reactivate_access_key";
 constexpr const char* kIamVersion = "2010-05-08";
 constexpr const char* kJournal = "iam-access-keys";
+constexpr const char* kUserArn = "arn:aws:iam::*:user/{user}";
 
 struct UserKeys {
   std::string name;
@@ -73,7 +74,9 @@ class DeactivateAccessKeyAction final : public BlockingAction {
     spec_.destructive = true;
     spec_.undo = kReactivate;
     spec_.phase = core::Phase::kContain;
-    spec_.permissions = {"iam:GetUser", "iam:ListAccessKeys", "iam:UpdateAccessKey"};
+    spec_.permissions = {{"iam:GetUser", kUserArn},
+                         {"iam:ListAccessKeys", kUserArn},
+                         {"iam:UpdateAccessKey", kUserArn}};
     spec_.outputs = {"user", "user_arn", "keys", "deactivated"};
   }
 
@@ -159,7 +162,9 @@ class ReactivateAccessKeyAction final : public BlockingAction {
     spec_.idempotent = true;
     spec_.destructive = true;
     spec_.phase = core::Phase::kRecover;
-    spec_.permissions = {"iam:GetUser", "iam:ListAccessKeys", "iam:UpdateAccessKey"};
+    spec_.permissions = {{"iam:GetUser", kUserArn},
+                         {"iam:ListAccessKeys", kUserArn},
+                         {"iam:UpdateAccessKey", kUserArn}};
     spec_.outputs = {"user", "user_arn", "restored"};
   }
 

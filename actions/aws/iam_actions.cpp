@@ -14,6 +14,7 @@ using core::ParamType;
 constexpr const char* kRevoke = "aws.iam.revoke_role_sessions";
 constexpr const char* kRestore = "aws.iam.restore_role_sessions";
 constexpr const char* kIamVersion = "2010-05-08";
+constexpr const char* kRoleArn = "arn:aws:iam::*:role/{role}";
 
 struct RoleState {
   std::string name;
@@ -79,7 +80,8 @@ class RevokeRoleSessionsAction final : public BlockingAction {
     spec_.destructive = true;
     spec_.undo = kRestore;
     spec_.phase = core::Phase::kContain;
-    spec_.permissions = {"iam:GetRole", "iam:PutRolePolicy", "iam:GetRolePolicy"};
+    spec_.permissions = {
+        {"iam:GetRole", kRoleArn}, {"iam:PutRolePolicy", kRoleArn}, {"iam:GetRolePolicy", kRoleArn}};
     spec_.outputs = {"role", "role_arn", "policy_name", "revoked_before", "previous_policy"};
   }
 
@@ -159,8 +161,10 @@ class RestoreRoleSessionsAction final : public BlockingAction {
     spec_.idempotent = true;
     spec_.destructive = true;
     spec_.phase = core::Phase::kRecover;
-    spec_.permissions = {"iam:DeleteRolePolicy", "iam:PutRolePolicy", "iam:GetRole",
-                         "iam:GetRolePolicy"};
+    spec_.permissions = {{"iam:DeleteRolePolicy", kRoleArn},
+                         {"iam:PutRolePolicy", kRoleArn},
+                         {"iam:GetRole", kRoleArn},
+                         {"iam:GetRolePolicy", kRoleArn}};
     spec_.outputs = {"role", "role_arn", "restored_policy", "replaced_policy"};
   }
 

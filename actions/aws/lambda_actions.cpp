@@ -13,6 +13,7 @@ using core::ParamType;
 
 constexpr const char* kSet = "aws.lambda.set_concurrency";
 constexpr const char* kRestore = "aws.lambda.restore_concurrency";
+constexpr const char* kFunctionArn = "arn:aws:lambda:*:*:function:{function}";
 
 std::string concurrencyText(const Json& value) {
   return value.is_number_integer() ? std::to_string(value.get<int64_t>()) : "none";
@@ -82,8 +83,10 @@ class SetConcurrencyAction final : public BlockingAction {
     spec_.destructive = true;
     spec_.undo = kRestore;
     spec_.phase = core::Phase::kContain;
-    spec_.permissions = {"lambda:GetFunctionConcurrency", "lambda:PutFunctionConcurrency",
-                         "lambda:DeleteFunctionConcurrency", "lambda:GetFunction"};
+    spec_.permissions = {{"lambda:GetFunctionConcurrency", kFunctionArn},
+                         {"lambda:PutFunctionConcurrency", kFunctionArn},
+                         {"lambda:DeleteFunctionConcurrency", kFunctionArn},
+                         {"lambda:GetFunction", kFunctionArn}};
     spec_.outputs = {"function", "function_arn", "previous", "reserved"};
   }
 
@@ -180,8 +183,10 @@ class RestoreConcurrencyAction final : public BlockingAction {
     spec_.idempotent = true;
     spec_.destructive = true;
     spec_.phase = core::Phase::kRecover;
-    spec_.permissions = {"lambda:GetFunction", "lambda:GetFunctionConcurrency",
-                         "lambda:PutFunctionConcurrency", "lambda:DeleteFunctionConcurrency"};
+    spec_.permissions = {{"lambda:GetFunction", kFunctionArn},
+                         {"lambda:GetFunctionConcurrency", kFunctionArn},
+                         {"lambda:PutFunctionConcurrency", kFunctionArn},
+                         {"lambda:DeleteFunctionConcurrency", kFunctionArn}};
     spec_.outputs = {"function", "function_arn", "restored", "replaced"};
   }
 

@@ -53,6 +53,15 @@ enum class Phase { kObserve, kContain, kRecover, kNotify };
 const char* phaseName(Phase phase);
 std::optional<Phase> parsePhase(std::string_view name);
 
+// A cloud permission an action needs, and the resource it needs it on: what
+// `firebreak permissions` turns into a least-privilege policy.
+struct Permission {
+  std::string action;  // "iam:PutRolePolicy"
+  // The resource's ARN, "{param}" standing for the name that parameter gives
+  // ("arn:aws:iam::*:role/{role}"); "" for "*", when the API has no resource-level permission.
+  std::string resource;
+};
+
 struct ActionSpec {
   std::string name;     // <area>.<verb_object>
   std::string summary;  // one line for `firebreak actions`
@@ -62,7 +71,7 @@ struct ActionSpec {
   bool destructive = false;             // counts against the destructive-actions budget
   std::string undo;                     // action run to undo it ("" when there is none)
   Phase phase = Phase::kObserve;
-  std::vector<std::string> permissions;  // cloud permissions it needs, e.g. "iam:PutRolePolicy"
+  std::vector<Permission> permissions;   // cloud permissions it needs
   std::vector<std::string> outputs;      // fields of steps.<id>.output
   std::string resources_param;           // list parameter that counts resources (max_resources)
 

@@ -1,0 +1,85 @@
+#include "daemon/playbook/permissions.h"
+
+#include <cctype>
+#include <map>
+#include <optional>
+#include <set>
+
+namespace firebreak::playbook {
+
+namespace {
+
+using core::Json;
+
+// A value the playbook fixes: a string with no template in it.
+std::optional<std::string> literal(const Json& with, const std::string& name) {
+  auto it = with.find(name);
+  if (it == with.end() || !it->is_string()) return std::nullopt;
+  const auto& s = it->get_ref<const std::string&>();
+  if (s.empty() || s.find("{{") != std::string::npos) return std::nullopt;
+  return s;
+}
+
+// "Lambda" for lambda:GetFunction, "Secretsmanager" for secretsmanager:...
+std::string servicePart(const std::string& action) {
+  std::string out;
+  for (char c : action.substr(0, action.find(':'))) {
+    if (std::isalnum(static_cast<unsigned char>(c)))
+      out += out.empty() ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+  }
+  return out.empty() ? "Firebreak" : out;
+}
+
+void collect(const core::ActionSpec& spec, const Json& with,
+             std::map<std::string, std::set<std::string>>& needs) {
+  for (const auto& p : spec.permissions)
+    needs[p.action].insert(p.resource.empty() ? "*" : permissionResource(p.resource, with));
+}
+
+}  // namespace
+
+std::string permissionResource(const std::string& pattern, const Json& with) {
+  auto open = pattern.find('{');
+  auto close = pattern.find('}', open);
+  if (open == std::string::npos || close == std::string::npos) return pattern;
+  const std::string name = pattern.substr(open + 1, close - open - 1);
+  auto value = literal(with, name);
+  if (value && value->rfind("arn:", 0) == 0) return *value;
+  std::string filled = value ? *value : "*";
+  return pattern.substr(0, open) + filled + permissionResource(pattern.substr(close + 1), with);
+}
+
+Json permissionsPolicy(const std::vector<PlaybookPtr>& playbooks,
+                       const core::ProviderRegistry& registry) {
+  // IAM action -> the resources it is needed on, over every step of every playbook.
+  std::map<std::string, std::set<std::string>> needs;
+  for (const auto& pb : playbooks) {
+    for (const Step* step : pb->allSteps()) {
+      if (step->kind != Step::Kind::kAction || !step->provider) continue;
+      const auto& spec = step->provider->spec();
+      collect(spec, step->with, needs);
+      if (step->undo && step->undo->provider) {
+        collect(step->undo->provider->spec(), step->undo->with, needs);
+      } else if (const auto* undo = spec.undo.empty() ? nullptr : registry.find(spec.undo)) {
+        collect(undo->spec(), step->with, needs);  // the engine gives it the step's parameters
+      }
+    }
+  }
+  // Actions that need the same resources share a statement.
+  std::map<std::set<std::string>, std::set<std::string>> by_resources;
+  for (const auto& [action, resources] : needs) by_resources[resources].insert(action);
+  Json statements = Json::array();
+  std::map<std::string, int> sids;
+  for (const auto& [resources, actions] : by_resources) {
+    std::string sid = servicePart(*actions.begin());
+    if (int n = ++sids[sid]; n > 1) sid += std::to_string(n);
+    Json resource = resources.size() == 1 ? Json(*resources.begin()) : Json(resources);
+    statements.push_back({{"Sid", sid},
+                          {"Effect", "Allow"},
+                          {"Action", Json(actions)},
+                          {"Resource", resource}});
+  }
+  return {{"Version", "2012-10-17"}, {"Statement", statements}};
+}
+
+}  // namespace firebreak::playbook
