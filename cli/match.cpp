@@ -168,8 +168,9 @@ int runMatch(const Args& a, const Globals& g) {
       std::string type = a.type.empty() ? "alertmanager" : a.type;
       if (type == "alertmanager") source.type = config::SourceType::kAlertmanager;
       else if (type == "generic") source.type = config::SourceType::kGeneric;
+      else if (type == "sns") source.type = config::SourceType::kSns;
       else {
-        printError("--type " + type + ": one of alertmanager, generic");
+        printError("--type " + type + ": one of alertmanager, generic, sns");
         return kExitUsage;
       }
       if (name.empty()) name = type;
@@ -177,7 +178,7 @@ int runMatch(const Args& a, const Globals& g) {
   }
   if (!app::hasParser(source.type)) {
     printError("source '" + name + "' is of type '" + config::sourceTypeName(source.type) +
-               "', which has no parser in this version (alertmanager, generic)");
+               "', which has no parser in this version (alertmanager, generic, sns)");
     return kExitUsage;
   }
 

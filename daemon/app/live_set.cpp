@@ -32,12 +32,12 @@ http::Handler serveLive(const LiveSets& live, const DaemonMetrics& metrics) {
 
 SetBuild buildSet(config::Config config, const core::ProviderRegistry& registry,
                   const core::SecretResolver& secrets, intake::Intake& intake,
-                  const core::Clock& clock, bool partial) {
+                  const core::Clock& clock, asio::thread_pool& blocking, bool partial) {
   SetBuild out;
   out.warnings = config.warnings();
   auto report = playbook::loadPlaybooks(config.playbooks, registry);
   out.errors = report.errors;
-  auto webhooks = Webhooks::create(config, secrets, intake, clock);
+  auto webhooks = Webhooks::create(config, secrets, intake, clock, blocking);
   if (!webhooks) out.errors.push_back(webhooks.error());
   if (!webhooks || (!partial && !out.errors.empty())) return out;
   for (const auto& w : config::checkTriggerSources(config, report.playbooks))

@@ -58,7 +58,7 @@ struct SetBuild {
 // daemon down); otherwise any error refuses the whole set (reload keeps the old one).
 SetBuild buildSet(config::Config config, const core::ProviderRegistry& registry,
                   const core::SecretResolver& secrets, intake::Intake& intake,
-                  const core::Clock& clock, bool partial);
+                  const core::Clock& clock, asio::thread_pool& blocking, bool partial);
 
 // GET /metrics from `metrics`, everything else to the webhooks of the set in use when the
 // request arrived (held until it is answered).

@@ -42,6 +42,8 @@ class Runtime {
   playbook::Engine& engine() { return *engine_; }
   const core::Clock& clock() const { return clock_; }
   const core::SecretResolver& secrets() const { return secrets_; }
+  // For blocking work (certificate fetches, actions' calls), never the io thread.
+  asio::thread_pool& blocking() { return blocking_; }
   // limits.protected, as the engine and every action see it; replace() on reload.
   core::ProtectedResources& protectedResources() { return protected_; }
   const std::string& dataDir() const { return options_.data_dir; }

@@ -2,6 +2,7 @@
 
 #include "daemon/sources/alertmanager.h"
 #include "daemon/sources/generic.h"
+#include "daemon/sources/sns.h"
 
 namespace firebreak::app {
 
@@ -17,7 +18,8 @@ std::string parserPath(const std::string& path) {
 }  // namespace
 
 bool hasParser(config::SourceType type) {
-  return type == config::SourceType::kAlertmanager || type == config::SourceType::kGeneric;
+  return type == config::SourceType::kAlertmanager || type == config::SourceType::kGeneric ||
+         type == config::SourceType::kSns;
 }
 
 core::Result<sources::ParsedRequest> parseSourceBody(const config::Source& source,
@@ -26,10 +28,17 @@ core::Result<sources::ParsedRequest> parseSourceBody(const config::Source& sourc
                                                      const sources::ParseOptions& options) {
   if (source.type == config::SourceType::kAlertmanager)
     return sources::parseAlertmanager(body, name, options);
+  if (source.type == config::SourceType::kSns) {
+    // The body alone, without the signature checks: what `firebreak match` needs to see
+    // which playbooks a delivery would start. The daemon verifies first (SnsReceiver).
+    auto message = sources::parseSnsMessage(body, options);
+    if (!message) return core::fail(message.error());
+    return sources::cloudWatchAlarmAlerts(*message, name, options);
+  }
   if (source.type != config::SourceType::kGeneric)
     return core::fail(core::ErrorCode::kInvalidArgument,
                       std::string("source type '") + config::sourceTypeName(source.type) +
-                          "' has no parser in this version (alertmanager, generic)");
+                          "' has no parser in this version (alertmanager, generic, sns)");
   sources::GenericMapping mapping;
   const auto& m = source.mapping;
   auto get = [&](const char* field) {

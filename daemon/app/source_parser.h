@@ -11,7 +11,7 @@
 
 namespace firebreak::app {
 
-// Types with a parser in this version: alertmanager and generic.
+// Types with a parser in this version: alertmanager, generic and sns.
 bool hasParser(config::SourceType type);
 
 core::Result<sources::ParsedRequest> parseSourceBody(const config::Source& source,

@@ -45,14 +45,15 @@ std::optional<std::string> base64Decode(std::string_view in) {
 core::Result<std::unique_ptr<Webhooks>> Webhooks::create(const config::Config& config,
                                                          const core::SecretResolver& secrets,
                                                          intake::Intake& intake,
-                                                         const core::Clock& clock) {
-  std::unique_ptr<Webhooks> w(new Webhooks(intake, clock));
+                                                         const core::Clock& clock,
+                                                         asio::thread_pool& blocking) {
+  std::unique_ptr<Webhooks> w(new Webhooks(intake, clock, blocking));
   for (const auto& [name, src] : config.sources) {
     if (!hasParser(src.type))
       return core::fail(ErrorCode::kInvalidArgument,
                         src.loc.str() + ": source '" + name + "': type '" +
                             config::sourceTypeName(src.type) +
-                            "' is not available in this version (alertmanager, generic)");
+                            "' is not available in this version (alertmanager, generic, sns)");
     Source s;
     s.config = src;
     if (src.auth.scheme == config::Auth::Scheme::kBearer) {
@@ -66,6 +67,14 @@ core::Result<std::unique_ptr<Webhooks>> Webhooks::create(const config::Config& c
         return core::fail(password.error().context("source '" + name + "': auth.basic.password"));
       s.basic_user = src.auth.username;
       s.basic_password = *password;
+    }
+    if (src.type == config::SourceType::kSns) {
+      if (!src.sns)
+        return core::fail(ErrorCode::kInvalidArgument,
+                          src.loc.str() + ": source '" + name + "': type sns needs sns.topics");
+      auto receiver = SnsReceiver::create(*src.sns, clock);
+      if (!receiver) return core::fail(receiver.error().context("source '" + name + "'"));
+      s.sns = std::move(*receiver);
     }
     if (src.rate_limit) s.tokens = static_cast<double>(src.rate_limit->burst);
     s.refilled = std::chrono::steady_clock::now();
@@ -170,7 +179,39 @@ core::awaitable<http::Response> Webhooks::hook(http::Request& request, const std
   sources::ParseOptions options;
   options.max_body_bytes = source.config.max_body;
   options.received_at_ms = clock_.nowMs();
-  auto parsed = parseSourceBody(source.config, name, request.body(), options);
+  core::Result<sources::ParsedRequest> parsed = sources::ParsedRequest{};
+  if (source.sns) {
+    auto header = request.find("x-amz-sns-message-type");
+    std::string type = header == request.end() ? std::string() : std::string(header->value());
+    std::shared_ptr<SnsReceiver> sns = source.sns;
+    const std::string& body = request.body();
+    auto outcome = co_await core::offload(
+        blocking_, [&] { return sns->receive(body, type, name, options); });
+    if (!outcome) {
+      const auto& e = outcome.error();
+      if (e.code() == ErrorCode::kPermissionDenied) {
+        spdlog::warn("source {}: SNS message refused: {}", name, e.message());
+        co_return answer(request, name, 403, "forbidden", Json{{"error", e.message()}});
+      }
+      if (e.code() != ErrorCode::kInvalidArgument) {
+        spdlog::warn("source {}: {}", name, e.message());
+        auto r = answer(request, name, 503, "unavailable", Json{{"error", e.message()}});
+        r.set(bhttp::field::retry_after, "5");
+        co_return r;
+      }
+      parsed = core::fail(e);
+    } else if (outcome->kind == SnsOutcome::Kind::kConfirmed) {
+      co_return answer(request, name, 200, "confirmed",
+                       Json{{"confirmed", outcome->message.topic_arn}});
+    } else if (outcome->kind == SnsOutcome::Kind::kUnsubscribed) {
+      co_return answer(request, name, 200, "unsubscribed",
+                       Json{{"unsubscribed", outcome->message.topic_arn}});
+    } else {
+      parsed = std::move(outcome->parsed);
+    }
+  } else {
+    parsed = parseSourceBody(source.config, name, request.body(), options);
+  }
   if (!parsed) {
     spdlog::info("source {}: unreadable body: {}", name, parsed.error().message());
     co_return answer(request, name, 400, "bad_request", Json{{"error", parsed.error().message()}});

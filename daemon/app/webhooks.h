@@ -14,6 +14,7 @@
 #include "daemon/core/action.h"
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
+#include "daemon/app/sns_receiver.h"
 #include "daemon/intake/intake.h"
 
 namespace firebreak::app {
@@ -21,8 +22,8 @@ namespace firebreak::app {
 struct DaemonMetrics;
 
 struct WebhookStats {
-  // "<source> <outcome>": accepted, unauthorized, too_large, rate_limited, bad_request,
-  // unavailable.
+  // "<source> <outcome>": accepted, unauthorized, forbidden, too_large, rate_limited,
+  // bad_request, unavailable; sns sources also confirmed and unsubscribed.
   std::map<std::string, int64_t> requests;
 };
 
@@ -32,7 +33,8 @@ class Webhooks {
   static core::Result<std::unique_ptr<Webhooks>> create(const config::Config& config,
                                                         const core::SecretResolver& secrets,
                                                         intake::Intake& intake,
-                                                        const core::Clock& clock);
+                                                        const core::Clock& clock,
+                                                        asio::thread_pool& blocking);
 
   core::awaitable<http::Response> handle(http::Request& request, const http::Peer& peer);
 
@@ -49,11 +51,13 @@ class Webhooks {
     std::string bearer;  // resolved secrets, compared in constant time, never logged
     std::string basic_user;
     std::string basic_password;
+    std::shared_ptr<SnsReceiver> sns;  // sns sources: the signature is their auth
     double tokens = 0;   // rate limit bucket
     std::chrono::steady_clock::time_point refilled{};
   };
 
-  Webhooks(intake::Intake& intake, const core::Clock& clock) : intake_(intake), clock_(clock) {}
+  Webhooks(intake::Intake& intake, const core::Clock& clock, asio::thread_pool& blocking)
+      : intake_(intake), clock_(clock), blocking_(blocking) {}
   core::awaitable<http::Response> hook(http::Request& request, const std::string& name);
   bool authorized(const Source& source, const http::Request& request) const;
   bool takeToken(Source& source);
@@ -62,6 +66,7 @@ class Webhooks {
 
   intake::Intake& intake_;
   const core::Clock& clock_;
+  asio::thread_pool& blocking_;
   std::map<std::string, Source> sources_;
   std::atomic<bool> ready_{false};
   std::atomic<bool> shutting_down_{false};

@@ -36,12 +36,15 @@ const std::vector<std::string> kTopKeys = {
     "log",    "sources", "providers", "api",       "limits", "http"};
 const std::vector<std::string> kTlsKeys = {"cert", "key", "client_ca"};
 const std::vector<std::string> kLogKeys = {"level", "format"};
-const std::vector<std::string> kSourceKeys = {"type", "auth", "rate_limit", "max_body", "mapping"};
+const std::vector<std::string> kSourceKeys = {"type",     "auth",    "rate_limit",
+                                              "max_body", "mapping", "sns"};
+const std::vector<std::string> kSnsKeys = {"topics", "cert_hosts", "max_age", "certificates"};
 const std::vector<std::string> kAuthKeys = {"bearer", "basic"};
 const std::vector<std::string> kBasicKeys = {"username", "password"};
 const std::vector<std::string> kRateLimitKeys = {"per_second", "burst"};
-const std::vector<std::string> kAwsKeys = {"region",   "endpoint_url", "profile",
-                                           "role_arn", "external_id",  "session_name"};
+const std::vector<std::string> kAwsKeys = {"region",      "endpoint_url", "profile",
+                                           "role_arn",    "external_id",  "session_name",
+                                           "quarantine_policy_arn"};
 const std::vector<std::string> kApiKeys = {"tokens"};
 const std::vector<std::string> kTokenKeys = {"name", "sha256", "role"};
 const std::vector<std::string> kLimitsKeys = {"destructive_actions_per_minute", "protected"};
@@ -296,6 +299,7 @@ class ConfigReader {
   void readAuth(const Entry& e, Source& s, AuthSeen& seen, const std::string& ctx);
   void readRateLimit(const Entry& e, Source& s, const std::string& ctx);
   void readMapping(const Entry& e, Source& s, const std::string& ctx);
+  void readSns(const Entry& e, Source& s, const std::string& ctx);
   void readProviders(const Entry& e, Config& cfg);
   void readApi(const Entry& e, Config& cfg);
   void readLimits(const Entry& e, Config& cfg);
@@ -599,7 +603,79 @@ std::optional<Source> ConfigReader::readSource(const Entry& e, AuthSeen& seen) {
       readMapping(*m, s, ctx);
     }
   }
+  if (auto* m = f.find("sns")) {
+    if (type && *type != "sns")
+      r_.error(r_.loc(m->key), "'sns' is only for sources of type sns, not " + *type, ctx);
+    else
+      readSns(*m, s, ctx);
+  } else if (type && *type == "sns") {
+    r_.error(r_.loc(e.key), "a source of type sns needs 'sns: { topics: [...] }'", ctx,
+             "list the topic ARNs it may receive from, like "
+             "sns: { topics: [\"arn:aws:sns:us-east-1:123456789012:alerts\"] }");
+  }
   return s;
+}
+
+void ConfigReader::readSns(const Entry& e, Source& s, const std::string& ctx) {
+  const std::string sctx = ctx + " > sns";
+  if (!r_.mapping(e, ctx)) return;
+  auto f = r_.fields(e.value, kSnsKeys, sctx, "'sns'");
+  require(f, e.value, {"topics"}, kSnsKeys, sctx);
+  SnsSettings sns;
+  bool ok = f.has("topics");
+  if (auto* t = f.find("topics")) {
+    if (auto v = paths(*t, sctx, false); v && !v->empty()) {
+      for (size_t i = 0; i < v->size(); ++i) {
+        if ((*v)[i].rfind("arn:", 0) != 0) {
+          r_.error(r_.loc(t->value[i]), "'topics' item " + std::to_string(i) + " " +
+                                            inQuotes((*v)[i]) + " is not a topic ARN",
+                   sctx, "like arn:aws:sns:us-east-1:123456789012:alerts ('*' may stand for a part)");
+          ok = false;
+        }
+      }
+      sns.topics = *v;
+    } else {
+      if (v) r_.error(r_.loc(*t), "'topics' must name at least one topic ARN", sctx);
+      ok = false;
+    }
+  }
+  if (auto* h = f.find("cert_hosts")) {
+    if (auto v = paths(*h, sctx, false); v && !v->empty())
+      sns.cert_hosts = *v;
+    else {
+      if (v) r_.error(r_.loc(*h), "'cert_hosts' must name at least one host", sctx);
+      ok = false;
+    }
+  }
+  if (auto* a = f.find("max_age")) {
+    if (auto v = positiveDuration(*a, sctx))
+      sns.max_age = *v;
+    else
+      ok = false;
+  }
+  if (auto* c = f.find("certificates")) {
+    const std::string cctx = sctx + " > certificates";
+    if (!r_.mapping(*c, sctx)) {
+      ok = false;
+    } else {
+      for (auto it = c->value.begin(); it != c->value.end(); ++it) {
+        YAML::Node key = it->first;
+        if (!key.IsScalar() || key.Scalar().rfind("https://", 0) != 0) {
+          r_.error(r_.loc(key), "a certificate's key must be its https:// SigningCertURL", cctx);
+          ok = false;
+          continue;
+        }
+        Entry entry{key.Scalar(), key, it->second};
+        auto file = nonEmpty(entry, cctx);
+        if (!file) {
+          ok = false;
+          continue;
+        }
+        sns.certificates[key.Scalar()] = *file;
+      }
+    }
+  }
+  if (ok) s.sns = std::move(sns);
 }
 
 void ConfigReader::readAuth(const Entry& e, Source& s, AuthSeen& seen, const std::string& ctx) {
@@ -772,6 +848,14 @@ void ConfigReader::readProviders(const Entry& e, Config& cfg) {
         ok = false;
         continue;
       }
+      if (field.name == "quarantine_policy_arn" && v->rfind("arn:", 0) != 0) {
+        r_.error(r_.loc(field),
+                 "'quarantine_policy_arn' must be a managed policy ARN "
+                 "(arn:aws:iam::ACCOUNT:policy/NAME), not " + inQuotes(*v),
+                 ctx);
+        ok = false;
+        continue;
+      }
       if (field.name == "role_arn" && v->rfind("arn:", 0) != 0) {
         r_.error(r_.loc(field),
                  "'role_arn' must be an ARN (arn:aws:iam::ACCOUNT:role/NAME), not " + inQuotes(*v),
@@ -914,6 +998,8 @@ void ConfigReader::checkAuth(const Config& cfg) {
   const std::string where = "'listen' is " + cfg.listen.str() + ", not a loopback address";
   for (const auto& seen : auth_seen_) {
     const std::string ctx = "source '" + seen.name + "'";
+    const Source* source = cfg.source(seen.name);
+    if (!seen.given && source && source->type == SourceType::kSns) continue;  // signed
     if (!seen.given) {
       r_.error(seen.name_loc, "missing required key 'auth'", ctx,
                where + ": add auth: { bearer: env:NAME } or " +
@@ -1035,6 +1121,7 @@ std::vector<std::string> Config::warnings() const {
   std::vector<std::string> out;
   for (const auto& [name, s] : sources) {
     if (s.auth.scheme != Auth::Scheme::kNone) continue;
+    if (s.type == SourceType::kSns && !s.auth.explicit_none) continue;  // signed by SNS
     if (s.auth.explicit_none) {
       out.push_back("source '" + name + "' accepts requests without auth (auth: none): " +
                     "anyone who can reach " + listen.str() + " can post alerts to /hooks/" + name);

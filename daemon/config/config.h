@@ -81,6 +81,18 @@ struct RateLimit {
 inline const std::vector<std::string> kMappingFields = {
     "name", "labels", "annotations", "status", "fingerprint", "starts_at", "severity"};
 
+// A `sns` source: Amazon SNS signs every message, and that signature is its authentication.
+struct SnsSettings {
+  // Topic ARN globs: a message of another topic is refused, its subscription never confirmed.
+  std::vector<std::string> topics;
+  // Hosts (globs) the signing certificate may be fetched from, over HTTPS only.
+  std::vector<std::string> cert_hosts = {"sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"};
+  // A message signed longer ago than this is refused: a captured delivery cannot be replayed.
+  std::chrono::milliseconds max_age{3'600'000};
+  // SigningCertURL -> PEM file read at start instead of fetched (no route to AWS, pinning).
+  std::map<std::string, std::string> certificates;
+};
+
 struct Source {
   std::string name;  // [a-z0-9][a-z0-9_-]*, served at POST /hooks/<name>
   SourceType type = SourceType::kAlertmanager;
@@ -88,6 +100,7 @@ struct Source {
   std::optional<RateLimit> rate_limit;
   uint64_t max_body = kMiB;
   std::map<std::string, std::string> mapping;  // generic only: field -> JSON path ("$.a.b")
+  std::optional<SnsSettings> sns;               // sns only, and required there
   core::SourceLoc loc;                         // of the name, for later cross-checks
 };
 

@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
   };
   {
     auto built = fb::app::buildSet(*config, runtime.registry(), runtime.secrets(), intake,
-                                   runtime.clock(), /*partial=*/true);
+                                   runtime.clock(), runtime.blocking(), /*partial=*/true);
     for (const auto& w : built.warnings) log->warn("{}", w);
     for (const auto& e : built.errors) log->error("{}", e.str());
     if (check) return built.set && built.errors.empty() ? 0 : 1;
@@ -241,7 +241,7 @@ int main(int argc, char** argv) {
     auto next = fb::config::loadConfig(config_path, "firebreak.yaml");
     if (!next) return refuse(next.error());
     auto built = fb::app::buildSet(*next, runtime.registry(), runtime.secrets(), intake,
-                                   runtime.clock(), /*partial=*/false);
+                                   runtime.clock(), runtime.blocking(), /*partial=*/false);
     if (!built.set) return refuse(built.errors);
     for (const auto& w : built.warnings) log->warn("{}", w);
     for (const auto& key : fb::app::restartOnlyChanges(*config, *next, limits.max_body_bytes))

@@ -164,12 +164,13 @@ TEST(ServeLiveTest, ARequestInFlightFinishesOnTheSetItStartedWith) {
   intake::Intake intake(**s, engine, clock, [] { return std::vector<playbook::PlaybookPtr>{}; },
                         log);
   ProcessSecretResolver secrets;
+  asio::thread_pool blocking(1);
   testing::writeFile(dir.file("old"), "old-token");
   testing::writeFile(dir.file("new"), "new-token");
   auto makeSet = [&](const std::string& token_file) {
     auto built = buildSet(parse("playbooks: []\nsources:\n  prom: { type: alertmanager, auth: { "
                                 "bearer: \"file:" + dir.file(token_file) + "\" } }\n"),
-                          registry, secrets, intake, clock, false);
+                          registry, secrets, intake, clock, blocking, false);
     EXPECT_TRUE(built.errors.empty());
     return built.set;
   };

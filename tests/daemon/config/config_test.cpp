@@ -381,12 +381,17 @@ TEST(ConfigTest, ShippedExampleLoads) {
   EXPECT_TRUE(cfg->listenIsLoopback());
   EXPECT_EQ(cfg->data_dir, "./var");
   EXPECT_EQ(cfg->playbooks, std::vector<std::string>{"./playbooks"});
-  ASSERT_EQ(cfg->sources.size(), 1u);
+  ASSERT_EQ(cfg->sources.size(), 2u);
   const Source* am = cfg->source("prometheus");
   ASSERT_TRUE(am);
   EXPECT_EQ(am->type, SourceType::kAlertmanager);
   EXPECT_EQ(am->auth.scheme, Auth::Scheme::kBearer);
   EXPECT_EQ(am->auth.bearer, "env:FIREBREAK_AM_TOKEN");
+  const Source* cw = cfg->source("cloudwatch");
+  ASSERT_TRUE(cw && cw->sns);
+  EXPECT_EQ(cw->type, SourceType::kSns);
+  EXPECT_EQ(cw->sns->topics.size(), 1u);
+  EXPECT_EQ(cfg->providers.at("aws").at("region"), "us-east-1");
   EXPECT_TRUE(cfg->warnings().empty());
 }
 
@@ -512,11 +517,52 @@ TEST(ListenTest, SourcesWithoutAuthAreLoopbackOnly) {
                 "{ bearer: env:NAME }, or listen on 127.0.0.1)",
             }));
   // The listener may come after the sources: the rule is checked once all is read.
-  EXPECT_EQ(parseErrors("sources: { a: { type: sns } }\nlisten: 0.0.0.0:1\n").size(), 1u);
+  EXPECT_EQ(parseErrors("sources: { a: { type: grafana } }\nlisten: 0.0.0.0:1\n").size(), 1u);
   // A listener that does not parse is reported once, without guessing about auth.
-  EXPECT_EQ(parseErrors("sources: { a: { type: sns } }\nlisten: nope\n"),
+  EXPECT_EQ(parseErrors("sources: { a: { type: grafana } }\nlisten: nope\n"),
             std::vector<std::string>{"t.yaml:2:9: error: 'listen' must be host:port, like "
                                      "127.0.0.1:9095 or [::1]:9095, not 'nope'"});
+}
+
+// An sns source is authenticated by SNS's signature: no `auth` needed on any listener, and no
+// warning; its topics are required and must be ARNs.
+TEST(SnsSourceTest, TopicsRequiredAndTheSignatureIsTheAuth) {
+  Config cfg = parseGood(
+      "listen: 10.1.2.3:9095\ntls: { cert: /c, key: /k }\nsources:\n  cw:\n    type: sns\n"
+      "    sns:\n      topics: [\"arn:aws:sns:*:123456789012:alerts\"]\n      max_age: 10m\n"
+      "      certificates: { \"https://sns.us-east-1.amazonaws.com/x.pem\": /etc/x.pem }\n");
+  const auto* s = cfg.source("cw");
+  ASSERT_TRUE(s && s->sns);
+  EXPECT_EQ(s->sns->topics, std::vector<std::string>{"arn:aws:sns:*:123456789012:alerts"});
+  EXPECT_EQ(s->sns->max_age, std::chrono::minutes(10));
+  EXPECT_EQ(s->sns->cert_hosts,
+            (std::vector<std::string>{"sns.*.amazonaws.com", "sns.*.amazonaws.com.cn"}));
+  EXPECT_EQ(s->sns->certificates.at("https://sns.us-east-1.amazonaws.com/x.pem"), "/etc/x.pem");
+  EXPECT_TRUE(cfg.warnings().empty());
+
+  EXPECT_EQ(parseErrors("sources:\n  cw: { type: sns }\n"),
+            std::vector<std::string>{
+                "t.yaml:2:3: error: a source of type sns needs 'sns: { topics: [...] }' in source "
+                "'cw' (list the topic ARNs it may receive from, like sns: { topics: "
+                "[\"arn:aws:sns:us-east-1:123456789012:alerts\"] })"});
+  EXPECT_EQ(parseErrors("sources:\n  cw: { type: sns, sns: { topics: [alerts] } }\n"),
+            std::vector<std::string>{
+                "t.yaml:2:36: error: 'topics' item 0 'alerts' is not a topic ARN in source 'cw' > "
+                "sns (like arn:aws:sns:us-east-1:123456789012:alerts ('*' may stand for a part))"});
+  EXPECT_EQ(parseErrors("sources:\n  cw: { type: sns, sns: { topics: [] } }\n"),
+            std::vector<std::string>{
+                "t.yaml:2:35: error: 'topics' must name at least one topic ARN in source 'cw' > "
+                "sns"});
+  EXPECT_EQ(parseErrors("sources:\n  p: { type: alertmanager, auth: none, sns: { topics: [x] } "
+                        "}\n"),
+            std::vector<std::string>{
+                "t.yaml:2:40: error: 'sns' is only for sources of type sns, not alertmanager in "
+                "source 'p'"});
+  EXPECT_EQ(parseErrors("sources:\n  cw:\n    type: sns\n    sns:\n      topics: [\"arn:x\"]\n"
+                        "      certificates: { \"http://h/x.pem\": /x }\n"),
+            std::vector<std::string>{
+                "t.yaml:6:23: error: a certificate's key must be its https:// SigningCertURL in "
+                "source 'cw' > sns > certificates"});
 }
 
 TEST(ListenTest, WarnsAboutAPublicListenerWithoutTls) {
@@ -542,18 +588,18 @@ TEST(SecretTest, ReferencesAreKeptUnresolved) {
   EXPECT_FALSE(isValidSecretReference("file:run/secrets"));
   EXPECT_FALSE(isValidSecretReference("hunter2"));
   EXPECT_FALSE(isValidSecretReference(""));
-  Config cfg = parseGood("sources: { a: { type: sns, auth: { bearer: \"env:SNS\" } } }\n");
+  Config cfg = parseGood("sources: { a: { type: grafana, auth: { bearer: \"env:SNS\" } } }\n");
   EXPECT_EQ(cfg.source("a")->auth.bearer, "env:SNS");
 }
 
 TEST(SecretTest, InlineSecretsAreNeverEchoed) {
   const std::string secret = "correct-horse-battery-staple";
   for (const std::string& yaml : std::vector<std::string>{
-           "sources: { a: { type: sns, auth: { bearer: " + secret + " } } }\n",
-           "sources: { a: { type: sns, auth: { basic: { username: u, password: " + secret +
+           "sources: { a: { type: grafana, auth: { bearer: " + secret + " } } }\n",
+           "sources: { a: { type: grafana, auth: { basic: { username: u, password: " + secret +
                " } } } }\n",
-           "sources: { a: { type: sns, auth: " + secret + " } }\n",
-           "sources: { a: { type: sns, auth: \"" + secret + "\" } }\n",
+           "sources: { a: { type: grafana, auth: " + secret + " } }\n",
+           "sources: { a: { type: grafana, auth: \"" + secret + "\" } }\n",
            "api: { tokens: [{ name: a, sha256: " + secret + ", role: admin }] }\n",
        }) {
     auto errors = parseErrors(yaml);
@@ -629,12 +675,12 @@ TEST(ConfigTest, EmptyCollectionsAndShapes) {
                 "t.yaml:3:16: error: 'tokens' must be a list of { name, sha256, role }, not a "
                 "string in api",
             }));
-  EXPECT_EQ(parseErrors("sources:\n  a:\n  b: alertmanager\n  c: { type: sns, auth: [x] }\n"),
+  EXPECT_EQ(parseErrors("sources:\n  a:\n  b: alertmanager\n  c: { type: grafana, auth: [x] }\n"),
             (std::vector<std::string>{
                 "t.yaml:2:3: error: a source must be a mapping with at least 'type', not empty "
                 "in source 'a' (like { type: alertmanager, auth: { bearer: env:NAME } })",
                 "t.yaml:3:6: error: a source must be a mapping, not a string in source 'b'",
-                "t.yaml:4:25: error: 'auth' must be none, { bearer: env:NAME } or { basic: { "
+                "t.yaml:4:29: error: 'auth' must be none, { bearer: env:NAME } or { basic: { "
                 "username: NAME, password: env:NAME } }, not a list in source 'c'",
             }));
 }
