@@ -3,7 +3,7 @@
 
 JOBS ?= $(shell nproc)
 BUILD ?= build
-FUZZ_SECONDS ?= 60
+FUZZ_SECONDS ?= 20
 
 .PHONY: deps build run test unit asan fuzz fuzz-long integration bench bench-ingest bench-smoke clean
 
