@@ -176,10 +176,24 @@ pugi::xml_node XmlResponse::result() const {
 }
 
 std::string formEncode(const QueryParams& params) {
+  // A space is '+', as in every form body and as botocore sends it: moto (and anything that
+  // re-encodes the form to check the signature) computes the payload hash from that form.
+  auto encode = [](const std::string& text) {
+    std::string e = uriEncode(text), out;
+    for (size_t i = 0; i < e.size(); ++i) {
+      if (e.compare(i, 3, "%20") == 0) {
+        out += '+';
+        i += 2;
+      } else {
+        out += e[i];
+      }
+    }
+    return out;
+  };
   std::string out;
   for (const auto& [name, value] : params) {
     if (!out.empty()) out += '&';
-    out += uriEncode(name) + "=" + uriEncode(value);
+    out += encode(name) + "=" + encode(value);
   }
   return out;
 }

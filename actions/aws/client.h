@@ -124,7 +124,8 @@ class Client {
   HttpFn http_;
 };
 
-// "Action=GetRole&RoleName=x&Version=2010-05-08": a form body, names and values encoded.
+// "Action=GetRole&RoleName=x&Version=2010-05-08": a form body, names and values
+// percent-encoded but for the unreserved characters, a space as '+'.
 std::string formEncode(const QueryParams& params);
 
 // Maps an httpCall() failure to an AwsError: timeouts, connection and receive failures are

@@ -568,9 +568,10 @@ TEST_F(ClientTest, CredentialErrorsNameTheOperation) {
   EXPECT_TRUE(http.calls().empty());
 }
 
-TEST(FormEncode, StrictPercentEncoding) {
+// As botocore's query serializer: a space is '+', a '+' is %2B.
+TEST(FormEncode, StrictPercentEncodingWithPlusForSpace) {
   EXPECT_EQ(formEncode({{"Action", "Publish"}, {"Message", "a b+c&d=é~"}}),
-            "Action=Publish&Message=a%20b%2Bc%26d%3D%C3%A9~");
+            "Action=Publish&Message=a+b%2Bc%26d%3D%C3%A9~");
 }
 
 }  // namespace
