@@ -23,6 +23,8 @@ class Context {
   // The client, built the first time an action needs it (settings read, credentials chain
   // assembled; credentials themselves are fetched per call). Blocking: call it off the io thread.
   AwsResult<Client*> client();
+  // providers.aws as the client reads it (quarantine_policy_arn, ...). Pure: no I/O.
+  AwsResult<Settings> settings() const { return readSettings(providers_, environment_); }
 
   asio::thread_pool* blocking() const { return blocking_; }
   const core::Clock& clock() const { return *clock_; }
@@ -111,5 +113,19 @@ std::unique_ptr<core::ActionProvider> makeRevokeRoleSessionsAction(std::shared_p
 std::unique_ptr<core::ActionProvider> makeRestoreRoleSessionsAction(std::shared_ptr<Context> ctx);
 std::unique_ptr<core::ActionProvider> makeDeactivateAccessKeyAction(std::shared_ptr<Context> ctx);
 std::unique_ptr<core::ActionProvider> makeReactivateAccessKeyAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeIsolateInstanceAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRestoreInstanceGroupsAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeSnapshotVolumesAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeBlockPublicAccessAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRestorePublicAccessAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeQuarantineRoleAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeReleaseRoleAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeQuarantineUserAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeReleaseUserAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeDisableEventSourcesAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeEnableEventSourcesAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeSnapshotFunctionAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeSnsPublishAction(std::shared_ptr<Context> ctx);
+std::unique_ptr<core::ActionProvider> makeRotateSecretAction(std::shared_ptr<Context> ctx);
 
 }  // namespace firebreak::actions::aws

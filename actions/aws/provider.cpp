@@ -73,6 +73,15 @@ AwsResult<Settings> readSettings(const core::Json& providers, const Environment&
     return awsFail(settingsError(
         "providers.aws: external_id and session_name need role_arn, the role to assume"));
   }
+  auto quarantine = stringKey(aws, "quarantine_policy_arn", "providers.aws");
+  if (!quarantine) return awsFail(std::move(quarantine.error()));
+  if (!quarantine->empty()) {
+    if (quarantine->rfind("arn:", 0) != 0)
+      return awsFail(settingsError(
+          "providers.aws.quarantine_policy_arn must be a managed policy ARN "
+          "(arn:aws:iam::ACCOUNT:policy/NAME), not '" + *quarantine + "'"));
+    s.quarantine_policy_arn = *quarantine;
+  }
   return s;
 }
 
@@ -119,6 +128,72 @@ std::optional<core::Json> parsePolicyDocument(std::string_view text) {
 std::string lambdaPath(std::string_view version, std::string_view function,
                        std::string_view suffix) {
   return "/" + std::string(version) + "/functions/" + uriEncode(function) + std::string(suffix);
+}
+
+std::string rotationRequestToken(std::string_view idempotency_key) {
+  // Domain-separated, so that the token is not the hash other uses of the key give.
+  std::string h =
+      sha256Hex("firebreak:secretsmanager.rotate_secret:" + std::string(idempotency_key));
+  h.resize(32);
+  h[12] = '8';                                                         // version 8: custom
+  h[16] = "89ab"[std::stoi(std::string(1, h[16]), nullptr, 16) & 3];  // RFC 9562 variant
+  return h.substr(0, 8) + "-" + h.substr(8, 4) + "-" + h.substr(12, 4) + "-" +
+         h.substr(16, 4) + "-" + h.substr(20, 12);
+}
+
+std::string snsDeduplicationId(std::string_view idempotency_key) {
+  return sha256Hex("firebreak:sns.publish:" + std::string(idempotency_key));
+}
+
+std::optional<QueryParams> snsMessageAttributes(const core::Json& attributes) {
+  QueryParams out;
+  if (attributes.is_null()) return out;
+  if (!attributes.is_object()) return std::nullopt;
+  int n = 0;
+  // nlohmann's object iterates by key: the entries come out sorted by name.
+  for (auto it = attributes.begin(); it != attributes.end(); ++it) {
+    if (!it->is_string()) return std::nullopt;
+    const std::string prefix = "MessageAttributes.entry." + std::to_string(++n) + ".";
+    out.emplace_back(prefix + "Name", it.key());
+    out.emplace_back(prefix + "Value.DataType", "String");
+    out.emplace_back(prefix + "Value.StringValue", it->get<std::string>());
+  }
+  return out;
+}
+
+core::Json functionEvidence(const core::Json& configuration) {
+  using core::Json;
+  auto field = [&](const char* name) {
+    auto it = configuration.find(name);
+    return it == configuration.end() ? Json() : *it;
+  };
+  Json layers = Json::array();
+  if (auto it = configuration.find("Layers"); it != configuration.end() && it->is_array())
+    for (const auto& l : *it)
+      if (l.is_object())
+        layers.push_back(
+            Json{{"arn", l.value("Arn", "")}, {"code_size", l.value("CodeSize", Json())}});
+  Json names = Json::array();
+  // Only the keys: the values of a function's environment are often credentials.
+  if (auto env = configuration.find("Environment");
+      env != configuration.end() && env->is_object())
+    if (auto vars = env->find("Variables"); vars != env->end() && vars->is_object())
+      for (auto it = vars->begin(); it != vars->end(); ++it) names.push_back(it.key());
+  return Json{{"function_name", field("FunctionName")},
+              {"function_arn", field("FunctionArn")},
+              {"runtime", field("Runtime")},
+              {"handler", field("Handler")},
+              {"role", field("Role")},
+              {"code_sha256", field("CodeSha256")},
+              {"code_size", field("CodeSize")},
+              {"last_modified", field("LastModified")},
+              {"version", field("Version")},
+              {"package_type", field("PackageType")},
+              {"memory_size", field("MemorySize")},
+              {"timeout", field("Timeout")},
+              {"state", field("State")},
+              {"layers", std::move(layers)},
+              {"environment_variable_names", std::move(names)}};
 }
 
 // ---- Context ----
@@ -264,6 +339,20 @@ core::Status registerActions(core::ProviderRegistry& registry, const core::Actio
       makeRestoreRoleSessionsAction(ctx),
       makeDeactivateAccessKeyAction(ctx),
       makeReactivateAccessKeyAction(ctx),
+      makeIsolateInstanceAction(ctx),
+      makeRestoreInstanceGroupsAction(ctx),
+      makeSnapshotVolumesAction(ctx),
+      makeBlockPublicAccessAction(ctx),
+      makeRestorePublicAccessAction(ctx),
+      makeQuarantineRoleAction(ctx),
+      makeReleaseRoleAction(ctx),
+      makeQuarantineUserAction(ctx),
+      makeReleaseUserAction(ctx),
+      makeDisableEventSourcesAction(ctx),
+      makeEnableEventSourcesAction(ctx),
+      makeSnapshotFunctionAction(ctx),
+      makeSnsPublishAction(ctx),
+      makeRotateSecretAction(ctx),
   };
   for (auto& p : providers)
     if (auto s = registry.add(std::move(p)); !s) return s;

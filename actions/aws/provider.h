@@ -20,12 +20,18 @@ core::Status registerActions(core::ProviderRegistry& registry, const core::Actio
 // The same, with the process's own environment.
 core::Status registerActions(core::ProviderRegistry& registry, const core::ActionEnv& env);
 
+// AWS's own deny-everything managed policy.
+inline constexpr const char* kDefaultQuarantinePolicyArn = "arn:aws:iam::aws:policy/AWSDenyAll";
+
 // providers.aws, with the environment's defaults filled in.
 struct Settings {
   std::string region;        // providers.aws.region, else AWS_REGION, else AWS_DEFAULT_REGION
   std::string endpoint_url;  // providers.aws.endpoint_url, else AWS_ENDPOINT_URL
   std::string profile;       // providers.aws.profile: the shared-files profile; "" the default
   std::optional<AssumeRoleOptions> assume_role;  // providers.aws.assume_role
+  // providers.aws.quarantine_policy_arn: the deny-all managed policy aws.iam.quarantine_*
+  // attach when a step names none.
+  std::string quarantine_policy_arn = kDefaultQuarantinePolicyArn;
 };
 // A missing region, or a key of the wrong type, is a Permanent error naming the key.
 AwsResult<Settings> readSettings(const core::Json& providers, const Environment& environment);
@@ -43,5 +49,19 @@ std::optional<core::Json> parsePolicyDocument(std::string_view text);
 // the name (or ARN) percent-encoded as one label.
 std::string lambdaPath(std::string_view version, std::string_view function,
                        std::string_view suffix = {});
+
+// Secrets Manager's ClientRequestToken for a rotation, from the step's idempotency key: the
+// same token for every retry of the step (so AWS makes one new version, not two), shaped as a
+// UUID (version 8, "custom"; 36 characters, within the 32-64 AWS accepts).
+std::string rotationRequestToken(std::string_view idempotency_key);
+// An SNS FIFO MessageDeduplicationId from the step's idempotency key: 64 hex characters.
+std::string snsDeduplicationId(std::string_view idempotency_key);
+// {name: value} as Publish's MessageAttributes.entry.N.{Name, Value.DataType=String,
+// Value.StringValue}, by name; nullopt when a value is not a string.
+std::optional<QueryParams> snsMessageAttributes(const core::Json& attributes);
+// The evidence kept of a Lambda function from its GetFunctionConfiguration answer: runtime,
+// handler, role, code hash and size, last modified, version, layers, and the NAMES of its
+// environment variables, never their values (they are often secrets).
+core::Json functionEvidence(const core::Json& configuration);
 
 }  // namespace firebreak::actions::aws
