@@ -217,10 +217,13 @@ awaitable<Result<StartResult>> Engine::start(RunRequest request) {
       if (!k) co_return core::fail(k.error().context("rendering concurrency.key"));
       rec.concurrency_key = *k;
     }
+    // Dry runs count among dry runs only: a rehearsal must not use up the live run's dedup
+    // window or max_runs, and a dry-run daemon still sees the limits it would meet live.
+    const std::string limit_prefix = rec.dry_run ? "dry-run|" : "";
     if (pb.max_runs) {
       auto k = renderKey(*pb.max_runs);
       if (!k) co_return core::fail(k.error().context("rendering max_runs.key"));
-      rec.max_runs_key = *k;
+      rec.max_runs_key = limit_prefix + *k;
       auto count = store_.countRunsSince(rec.max_runs_key,
                                          rec.created_ms - pb.max_runs->window.count());
       if (!count) co_return core::fail(count.error());
@@ -229,7 +232,7 @@ awaitable<Result<StartResult>> Engine::start(RunRequest request) {
     if (pb.dedup) {
       auto k = renderKey(*pb.dedup);
       if (!k) co_return core::fail(k.error().context("rendering dedup.key"));
-      rec.dedup_key = *k;
+      rec.dedup_key = limit_prefix + *k;
     }
 
     TimelineEvent started{0, rec.created_ms, rec.incident_id, rec.id, "", "run.started",

@@ -342,6 +342,28 @@ steps:
   EXPECT_EQ(engine_->stats().limit_hits.at("dedup"), 1);
 }
 
+// A rehearsal does not use up the live run's window: `run --dry-run`, then `run`.
+TEST_F(EngineTest, DryRunsAreDeduplicatedAmongDryRunsOnly) {
+  makeEngine();
+  auto pb = compile(std::string(kHeader) + R"(dedup: { key: "one", window: 30m }
+max_runs: { key: "one", count: 1, per: 1h }
+steps:
+  - { id: a, action: test.ok }
+)");
+  RunRequest req;
+  req.playbook = pb;
+  req.dry_run = true;
+  auto rehearsal = block(engine_->start(req));
+  ASSERT_TRUE(rehearsal && rehearsal->started);
+  auto again = block(engine_->start(req));
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->started);  // a second rehearsal meets the limit as a live run would
+  req.dry_run = false;
+  auto live = block(engine_->start(req));
+  ASSERT_TRUE(live && live->started) << (live ? live->reason : live.error().str());
+  EXPECT_EQ(block(engine_->join(live->run_id))->status, RunStatus::kSucceeded);
+}
+
 // Intake records a pending start with its alert; the run's own commit clears it, whether the
 // run starts or its dedup refuses it, so no crash can leave both the run and its pending start.
 TEST_F(EngineTest, AStartFromAPendingStartClearsItInTheSameCommit) {
