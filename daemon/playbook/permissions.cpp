@@ -4,6 +4,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string_view>
+#include <vector>
 
 namespace firebreak::playbook {
 
@@ -20,14 +22,35 @@ std::optional<std::string> literal(const Json& with, const std::string& name) {
   return s;
 }
 
-// "Lambda" for lambda:GetFunction, "Secretsmanager" for secretsmanager:...
-std::string servicePart(const std::string& action) {
+// "network-interface" -> "NetworkInterface": a Sid is letters and digits only.
+std::string camel(std::string_view text) {
   std::string out;
-  for (char c : action.substr(0, action.find(':'))) {
-    if (std::isalnum(static_cast<unsigned char>(c)))
-      out += out.empty() ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+  bool upper = true;
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(c))) : c;
+    upper = false;
   }
-  return out.empty() ? "Firebreak" : out;
+  return out;
+}
+
+// What a statement is about, for its Sid: "IamRole" for arn:aws:iam::*:role/..., "S3Bucket"
+// for arn:aws:s3:::name, "Any" for "*".
+std::string sidFor(const std::string& resource) {
+  if (resource == "*") return "Any";
+  std::vector<std::string_view> parts;
+  std::string_view rest(resource);
+  for (int i = 0; i < 5 && rest.find(':') != std::string_view::npos; ++i) {
+    parts.push_back(rest.substr(0, rest.find(':')));
+    rest.remove_prefix(rest.find(':') + 1);
+  }
+  if (parts.size() < 3) return "Resources";
+  std::string service = camel(parts[2]);
+  if (parts[2] == "s3") return service + "Bucket";
+  return service + camel(rest.substr(0, rest.find_first_of("/:")));
 }
 
 void collect(const core::ActionSpec& spec, const Json& with,
@@ -71,7 +94,7 @@ Json permissionsPolicy(const std::vector<PlaybookPtr>& playbooks,
   Json statements = Json::array();
   std::map<std::string, int> sids;
   for (const auto& [resources, actions] : by_resources) {
-    std::string sid = servicePart(*actions.begin());
+    std::string sid = sidFor(*resources.begin());
     if (int n = ++sids[sid]; n > 1) sid += std::to_string(n);
     Json resource = resources.size() == 1 ? Json(*resources.begin()) : Json(resources);
     statements.push_back({{"Sid", sid},

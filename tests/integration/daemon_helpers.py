@@ -84,7 +84,7 @@ class Daemon:
     """
 
     def __init__(self, tmp_path, playbooks, sources=BEARER_SOURCE, port=0, http_limits=None,
-                 log_level="debug"):
+                 log_level="debug", extra_config="", env=None):
         self.dir = tmp_path
         self.marks = tmp_path / "marks"
         (tmp_path / "playbooks").mkdir(exist_ok=True)
@@ -97,6 +97,8 @@ class Daemon:
                   f"sources:\n{sources}")
         if http_limits:
             config += f"http: {http_limits}\n"
+        config += extra_config
+        self.env = env
         (tmp_path / "firebreak.yaml").write_text(config)
         self.log = tmp_path / "firebreakd.log"
         self.log.touch()
@@ -106,7 +108,7 @@ class Daemon:
         self._log_start = 0
 
     def start(self):
-        env = dict(os.environ, FIREBREAK_AM_TOKEN=TOKEN)
+        env = dict(self.env if self.env is not None else os.environ, FIREBREAK_AM_TOKEN=TOKEN)
         self._log_start = self.log.stat().st_size  # a restart reads only its own lines
         self.log_file = open(self.log, "a")
         self.proc = subprocess.Popen(

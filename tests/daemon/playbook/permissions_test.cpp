@@ -52,7 +52,7 @@ class PermissionsTest : public ::testing::Test {
 TEST_F(PermissionsTest, AFixedNameIsScopedAndTheUndoIsIncluded) {
   Json p = policyOf("  - { id: a, action: t.revoke, with: { role: web } }\n");
   EXPECT_EQ(p["Version"], "2012-10-17");
-  EXPECT_EQ(p["Statement"], Json::parse(R"([{"Sid": "Iam", "Effect": "Allow",
+  EXPECT_EQ(p["Statement"], Json::parse(R"([{"Sid": "IamRole", "Effect": "Allow",
       "Action": ["iam:DeleteRolePolicy", "iam:GetRole", "iam:PutRolePolicy"],
       "Resource": "arn:aws:iam::*:role/web"}])"));
 }
@@ -75,8 +75,8 @@ TEST_F(PermissionsTest, SameResourcesShareAStatementAndNothingAppearsTwice) {
       "  - { id: c, action: t.describe }\n"
       "  - { id: d, action: t.note }\n");
   EXPECT_EQ(p["Statement"], Json::parse(R"([
-      {"Sid": "Ec2", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"},
-      {"Sid": "Iam", "Effect": "Allow",
+      {"Sid": "Any", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"},
+      {"Sid": "IamRole", "Effect": "Allow",
        "Action": ["iam:DeleteRolePolicy", "iam:GetRole", "iam:PutRolePolicy"],
        "Resource": ["arn:aws:iam::*:role/db", "arn:aws:iam::*:role/web"]}])"));
 }
