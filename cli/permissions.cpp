@@ -12,8 +12,11 @@ void addPermissions(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand(
       "permissions", "Print the least-privilege IAM policy (JSON) the playbooks' steps need");
   auto paths = std::make_shared<std::vector<std::string>>();
+  auto role = std::make_shared<std::string>();
   cmd->add_option("paths", *paths, "Playbook files or directories (default: --playbooks)");
-  cmd->callback([&g, paths] {
+  cmd->add_option("--role", *role,
+                  "The policy this role needs: the steps that assume it (assume_role.role_arn)");
+  cmd->callback([&g, paths, role] {
     asio::thread_pool pool(1);
     core::SystemClock clock;
     app::ProcessSecretResolver secrets;
@@ -32,7 +35,7 @@ void addPermissions(CLI::App& app, Globals& g) {
       pool.join();
       return;
     }
-    auto policy = playbook::permissionsPolicy(report.playbooks, **registry);
+    auto policy = playbook::permissionsPolicy(report.playbooks, **registry, *role);
     if (policy["Statement"].empty())
       std::cerr << "firebreak: no step of these " << report.playbooks.size()
                 << " playbook(s) needs a cloud permission\n";

@@ -98,7 +98,7 @@ class DeactivateAccessKeyAction final : public BlockingAction {
     std::string key_id = paramString(request.params, "access_key_id");
     if (user.empty())
       return ActionResult::permanent(describe(request, kDeactivate, "'user' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kDeactivate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kDeactivate, "user", user,
@@ -178,7 +178,7 @@ class ReactivateAccessKeyAction final : public BlockingAction {
     std::string user = paramString(request.params, "user");
     if (user.empty()) user = recorded->value("user", "");
     if (user.empty()) return ActionResult::permanent(describe(request, kReactivate, "no user"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kReactivate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kReactivate, "user", user,

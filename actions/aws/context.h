@@ -2,6 +2,7 @@
 // action needs (messages, protected checks, the journal of states before a change).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -20,9 +21,12 @@ class Context {
  public:
   Context(const core::ActionEnv& env, Environment environment);
 
-  // The client, built the first time an action needs it (settings read, credentials chain
-  // assembled; credentials themselves are fetched per call). Blocking: call it off the io thread.
-  AwsResult<Client*> client();
+  // The client for `request`, built the first time an action needs it (settings read,
+  // credentials chain assembled; credentials themselves are fetched per call). A step's
+  // `assume_role` (another account) and `region` give a client of their own, through that
+  // role (assumed with the provider's credentials) in that region, built once and kept.
+  // Blocking: call it off the io thread.
+  AwsResult<Client*> client(const core::ActionRequest& request);
   // providers.aws as the client reads it (quarantine_policy_arn, ...). Pure: no I/O.
   AwsResult<Settings> settings() const { return readSettings(providers_, environment_); }
 
@@ -52,8 +56,14 @@ class Context {
   core::Json providers_;
   Environment environment_;
   std::mutex mu_;
-  std::unique_ptr<Client> client_;
+  std::shared_ptr<CredentialsProvider> credentials_;  // the provider's, shared by all clients
+  std::optional<Settings> settings_;
+  std::map<std::string, std::unique_ptr<Client>> clients_;  // "" is the provider's own
 };
+
+// Every AWS action also takes `assume_role` ({role_arn, external_id, session_name}: this
+// step's calls go through that role, for another account) and `region`.
+void addAccountParams(core::ActionSpec& spec);
 
 // "<action>: <what> (step <id>, attempt <n>)".
 std::string describe(const core::ActionRequest& request, std::string_view action,
@@ -88,6 +98,8 @@ class BlockingAction : public core::ActionProvider {
  public:
   explicit BlockingAction(std::shared_ptr<Context> ctx) : ctx_(std::move(ctx)) {}
   const core::ActionSpec& spec() const override { return spec_; }
+  // The parameters every AWS action shares (registerActions adds them once).
+  void addSharedParams() { addAccountParams(spec_); }
   core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
     return run(request, true);
   }

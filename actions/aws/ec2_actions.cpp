@@ -342,7 +342,7 @@ class IsolateInstanceAction final : public BlockingAction {
     if (!validGroupName(name))
       return ActionResult::permanent(
           describe(request, kIsolate, "'isolation_group_name' " + name + " is not a valid name"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kIsolate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     const std::string region = (*client)->config().region;
@@ -510,7 +510,7 @@ class RestoreInstanceGroupsAction final : public BlockingAction {
     if (id.empty()) id = recorded->value("instance_id", "");
     if (id.empty())
       return ActionResult::permanent(describe(request, kRestoreGroups, "no instance to restore"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client)
       return failed(request, kRestoreGroups, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
@@ -639,7 +639,7 @@ class SnapshotVolumesAction final : public BlockingAction {
     const std::string id = paramString(request.params, "instance");
     if (id.empty())
       return ActionResult::permanent(describe(request, kSnapshot, "'instance' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kSnapshot, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kSnapshot, "instance", id,

@@ -164,7 +164,7 @@ class DisableEventSourcesAction final : public BlockingAction {
     std::string function = paramString(request.params, "function");
     if (function.empty())
       return ActionResult::permanent(describe(request, kDisable, "'function' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kDisable, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kDisable, "function", function,
@@ -268,7 +268,7 @@ class EnableEventSourcesAction final : public BlockingAction {
     std::string function = paramString(request.params, "function");
     if (function.empty()) function = recorded->value("function", "");
     if (function.empty()) return ActionResult::permanent(describe(request, kEnable, "no function"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kEnable, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kEnable, "function", function,
@@ -345,7 +345,7 @@ class SnapshotFunctionAction final : public BlockingAction {
     std::string function = paramString(request.params, "function");
     if (function.empty())
       return ActionResult::permanent(describe(request, kSnapshot, "'function' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kSnapshot, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto state = readFunction(**client, function, options);

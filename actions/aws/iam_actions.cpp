@@ -89,7 +89,7 @@ class RevokeRoleSessionsAction final : public BlockingAction {
   ActionResult planNow(const ActionRequest& request) override {
     auto role = roleParam(request.params);
     if (!role) return ActionResult::permanent(describe(request, kRevoke, "'role' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRevoke, client.error(), "setting up the AWS client");
     auto live = liveResource(*ctx_, request, kRevoke, "role", *role,
                              [&] { return readRole(**client, *role, callOptions(request)); });
@@ -109,7 +109,7 @@ class RevokeRoleSessionsAction final : public BlockingAction {
   ActionResult executeNow(const ActionRequest& request) override {
     auto role = roleParam(request.params);
     if (!role) return ActionResult::permanent(describe(request, kRevoke, "'role' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRevoke, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kRevoke, "role", *role,
@@ -180,7 +180,7 @@ class RestoreRoleSessionsAction final : public BlockingAction {
     if (role.empty())
       return ActionResult::permanent(describe(request, kRestore, "no role to restore"));
     const Json previous = undo["previous_policy"];
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRestore, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kRestore, "role", role,

@@ -115,7 +115,7 @@ class SetConcurrencyAction final : public BlockingAction {
     if (!p)
       return ActionResult::permanent(describe(
           request, kSet, "'function' must be a name or ARN and 'reserved' an integer >= 0"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kSet, client.error(), "setting up the AWS client");
     auto live = liveResource(*ctx_, request, kSet, "function", p->function,
                              [&] { return readFunction(**client, p->function, callOptions(request)); });
@@ -139,7 +139,7 @@ class SetConcurrencyAction final : public BlockingAction {
     if (!p)
       return ActionResult::permanent(describe(
           request, kSet, "'function' must be a name or ARN and 'reserved' an integer >= 0"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kSet, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     // Always re-read: the ARN check must see the function as it is now.
@@ -216,7 +216,7 @@ class RestoreConcurrencyAction final : public BlockingAction {
       return ActionResult::permanent(describe(
           request, kRestore,
           "no recorded setting to restore: it undoes a step of aws.lambda.set_concurrency"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRestore, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kRestore, "function", t->function,

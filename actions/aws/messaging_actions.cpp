@@ -113,7 +113,7 @@ class SnsPublishAction final : public BlockingAction {
     if (!attributes)
       return ActionResult::permanent(
           describe(request, kPublish, "'message_attributes' must map names to strings"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kPublish, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kPublish, "topic", topic,
@@ -263,7 +263,7 @@ class RotateSecretAction final : public BlockingAction {
     auto immediately = request.params.find("rotate_immediately");
     const bool now = immediately == request.params.end() || !immediately->is_boolean() ||
                      immediately->get<bool>();
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRotate, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kRotate, "secret", secret,

@@ -206,26 +206,83 @@ Context::Context(const core::ActionEnv& env, Environment environment)
       providers_(env.providers),
       environment_(std::move(environment)) {}
 
-AwsResult<Client*> Context::client() {
+AwsResult<Client*> Context::client(const core::ActionRequest& request) {
+  // The step's own account and region, checked before anything is built.
+  std::optional<AssumeRoleOptions> role;
+  std::string region;
+  if (auto it = request.params.find("assume_role"); it != request.params.end() && !it->is_null()) {
+    if (!it->is_object())
+      return awsFail(settingsError("'assume_role' must be a mapping of role_arn, external_id, "
+                                   "session_name"));
+    AssumeRoleOptions options;
+    options.session_name = "firebreak";
+    for (auto f = it->begin(); f != it->end(); ++f) {
+      if (!f->is_string())
+        return awsFail(settingsError("'assume_role." + f.key() + "' must be a string"));
+      const auto& v = f->get_ref<const std::string&>();
+      if (f.key() == "role_arn") options.role_arn = v;
+      else if (f.key() == "external_id") options.external_id = v;
+      else if (f.key() == "session_name") options.session_name = v;
+      else
+        return awsFail(settingsError("'assume_role' has no key '" + f.key() +
+                                     "' (role_arn, external_id, session_name)"));
+    }
+    if (auto v = validateAssumeRole(options); !v)
+      return awsFail(std::move(v.error()).context("reading the step's assume_role"));
+    role = std::move(options);
+  }
+  if (auto it = request.params.find("region"); it != request.params.end() && it->is_string())
+    region = it->get<std::string>();
+
   std::lock_guard lock(mu_);
-  if (client_) return client_.get();
   if (!clock_)
     return awsFail(settingsError("the AWS actions were registered without a clock"));
-  auto settings = readSettings(providers_, environment_);
-  if (!settings) return awsFail(std::move(settings.error()));
-  Environment environment = environment_;
-  // providers.aws.profile names the profile as AWS_PROFILE would, and wins over it.
-  if (!settings->profile.empty()) environment.set("AWS_PROFILE", settings->profile);
-  ProviderDeps deps{clock_, builtin::httpCall, settings->region, settings->endpoint_url, nullptr};
-  std::shared_ptr<CredentialsProvider> credentials = defaultCredentialsChain(environment, deps);
-  if (settings->assume_role)
+  if (!settings_) {
+    auto settings = readSettings(providers_, environment_);
+    if (!settings) return awsFail(std::move(settings.error()));
+    Environment environment = environment_;
+    // providers.aws.profile names the profile as AWS_PROFILE would, and wins over it.
+    if (!settings->profile.empty()) environment.set("AWS_PROFILE", settings->profile);
+    ProviderDeps deps{clock_, builtin::httpCall, settings->region, settings->endpoint_url,
+                      nullptr};
+    std::shared_ptr<CredentialsProvider> credentials = defaultCredentialsChain(environment, deps);
+    if (settings->assume_role)
+      credentials = std::make_shared<RefreshingProvider>(
+          std::make_shared<AssumeRoleProvider>(credentials, *settings->assume_role, deps),
+          *clock_);
+    credentials_ = std::move(credentials);
+    settings_ = std::move(*settings);
+  }
+  if (region.empty()) region = settings_->region;
+  const std::string key = role ? role->role_arn + "\n" + role->external_id + "\n" +
+                                     role->session_name + "\n" + region
+                         : region == settings_->region ? std::string()
+                                                       : "\n\n\n" + region;
+  if (auto it = clients_.find(key); it != clients_.end()) return it->second.get();
+  std::shared_ptr<CredentialsProvider> credentials = credentials_;
+  if (role) {
+    // Assumed with the provider's credentials (a role chain when providers.aws assumes one).
+    ProviderDeps deps{clock_, builtin::httpCall, region, settings_->endpoint_url, nullptr};
     credentials = std::make_shared<RefreshingProvider>(
-        std::make_shared<AssumeRoleProvider>(credentials, *settings->assume_role, deps), *clock_);
+        std::make_shared<AssumeRoleProvider>(credentials_, *role, deps), *clock_);
+  }
   ClientConfig config;
-  config.region = settings->region;
-  config.endpoint_url = settings->endpoint_url;
-  client_ = std::make_unique<Client>(std::move(config), std::move(credentials), *clock_);
-  return client_.get();
+  config.region = region;
+  config.endpoint_url = settings_->endpoint_url;
+  auto& client = clients_[key];
+  client = std::make_unique<Client>(std::move(config), std::move(credentials), *clock_);
+  return client.get();
+}
+
+void addAccountParams(core::ActionSpec& spec) {
+  spec.params.push_back(
+      {"assume_role", core::ParamType::kStringMap, false, nullptr,
+       "another account: {role_arn, external_id, session_name}; this step's calls go through "
+       "that role, assumed with the provider's credentials",
+       {}});
+  spec.params.push_back({"region", core::ParamType::kString, false, nullptr,
+                         "the region of this step's calls; default providers.aws.region",
+                         {}});
 }
 
 std::optional<std::string> Context::protectedBy(
@@ -354,8 +411,10 @@ core::Status registerActions(core::ProviderRegistry& registry, const core::Actio
       makeSnsPublishAction(ctx),
       makeRotateSecretAction(ctx),
   };
-  for (auto& p : providers)
+  for (auto& p : providers) {
+    if (auto* action = dynamic_cast<BlockingAction*>(p.get())) action->addSharedParams();
     if (auto s = registry.add(std::move(p)); !s) return s;
+  }
   return {};
 }
 

@@ -169,7 +169,7 @@ class QuarantineAction final : public BlockingAction {
       if (!settings) return failed(request, action, settings.error(), "reading providers.aws");
       policy = settings->quarantine_policy_arn;
     }
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, action, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, action, kind_.noun, who,
@@ -265,7 +265,7 @@ class ReleaseAction final : public BlockingAction {
       return ActionResult::permanent(describe(request, action, std::string("no ") + kind_.noun));
     const std::string policy = (*recorded)["policy_arn"].get<std::string>();
     const bool attached_before = (*recorded)["attached_before"].get<bool>();
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, action, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, action, kind_.noun, who,

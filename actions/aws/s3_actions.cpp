@@ -139,7 +139,7 @@ class BlockPublicAccessAction final : public BlockingAction {
     const std::string bucket = paramString(request.params, "bucket");
     if (bucket.empty())
       return ActionResult::permanent(describe(request, kBlock, "'bucket' is required"));
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kBlock, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kBlock, "bucket", bucket,
@@ -224,7 +224,7 @@ class RestorePublicAccessAction final : public BlockingAction {
       for (const char* flag : kPublicAccessFlags)
         previous[flag] = (*recorded)["previous"].value(flag, false);
     }
-    auto client = ctx_->client();
+    auto client = ctx_->client(request);
     if (!client) return failed(request, kRestore, client.error(), "setting up the AWS client");
     const CallOptions options = callOptions(request);
     auto live = liveResource(*ctx_, request, kRestore, "bucket", bucket,

@@ -73,13 +73,22 @@ std::string permissionResource(const std::string& pattern, const Json& with) {
 }
 
 Json permissionsPolicy(const std::vector<PlaybookPtr>& playbooks,
-                       const core::ProviderRegistry& registry) {
+                       const core::ProviderRegistry& registry, const std::string& role) {
   // IAM action -> the resources it is needed on, over every step of every playbook.
   std::map<std::string, std::set<std::string>> needs;
   for (const auto& pb : playbooks) {
     for (const Step* step : pb->allSteps()) {
       if (step->kind != Step::Kind::kAction || !step->provider) continue;
       const auto& spec = step->provider->spec();
+      // Whose permissions these are: the daemon's, or the role the step assumes.
+      std::optional<std::string> assumed;
+      if (auto a = step->with.find("assume_role"); a != step->with.end() && a->is_object())
+        assumed = literal(*a, "role_arn").value_or("*");
+      if (role.empty() && assumed) {
+        needs["sts:AssumeRole"].insert(*assumed == "*" ? "arn:aws:iam::*:role/*" : *assumed);
+        continue;
+      }
+      if (role.empty() ? assumed.has_value() : assumed != role) continue;
       collect(spec, step->with, needs);
       if (step->undo && step->undo->provider) {
         collect(step->undo->provider->spec(), step->undo->with, needs);

@@ -15,8 +15,14 @@ namespace firebreak::playbook {
 // the same resources, actions and resources sorted, so that the output is stable and no
 // permission appears twice (removing any statement takes away something a step uses).
 // `registry` finds the actions' own undos (the model holds only explicit ones).
+//
+// A step whose `with` has `assume_role` acts in another account: with `role` empty, the
+// policy is the daemon's own (steps without assume_role, and sts:AssumeRole on the roles the
+// others assume: their ARN, or every role where a template decides); with `role` an ARN, the
+// policy that role needs (the steps that assume exactly it).
 core::Json permissionsPolicy(const std::vector<PlaybookPtr>& playbooks,
-                             const core::ProviderRegistry& registry);
+                             const core::ProviderRegistry& registry,
+                             const std::string& role = {});
 
 // A permission's resource pattern with its "{param}" filled from `with`: a literal ARN stands
 // for itself, a literal name fills its place, a template or an absent value gives "*".

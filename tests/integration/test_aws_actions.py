@@ -380,3 +380,59 @@ def test_deactivate_same_key_twice_changes_nothing_more(moto, tmp_path):
                            "--undo-state", json.dumps(first["output"]))
     assert rc == 0, undo
     assert statuses(moto, "fb-keys-idem") == {a: "Active", b: "Active"}
+
+
+# ---- another account: a step's own assume_role ----
+
+CROSS_ACCOUNT = "111111111111"
+CROSS_ROLE = f"arn:aws:iam::{CROSS_ACCOUNT}:role/fb-cross"
+
+THROTTLE_THERE = """\
+apiVersion: firebreak/v1
+kind: Playbook
+metadata: {{ name: throttle-there }}
+steps:
+  - id: throttle
+    action: aws.lambda.set_concurrency
+    with:
+      function: fb-cross
+      reserved: 0
+      assume_role: {assume_role}
+"""
+
+
+def other_account(moto):
+    """Clients in CROSS_ACCOUNT: moto keeps one account per assumed role's ARN."""
+    c = moto.client("sts").assume_role(RoleArn=CROSS_ROLE, RoleSessionName="set-up")[
+        "Credentials"]
+    import boto3
+    return lambda service: boto3.client(
+        service, endpoint_url=moto.url, region_name=REGION, aws_access_key_id=c["AccessKeyId"],
+        aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+
+def test_a_step_acts_in_the_account_of_the_role_it_assumes(cli, moto):
+    there = other_account(moto)
+    role = there("iam").create_role(RoleName="fb-cross-exec",
+                                    AssumeRolePolicyDocument=TRUST)["Role"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("index.py", "def handler(event, context):\n    return 1\n")
+    there("lambda").create_function(FunctionName="fb-cross", Runtime="python3.11",
+                                    Role=role["Arn"], Handler="index.handler",
+                                    Code={"ZipFile": code.getvalue()})
+    make_function(moto, "fb-cross")  # the same name in the daemon's own account
+    proc, record = cli(THROTTLE_THERE.format(
+        assume_role=f'{{ role_arn: "{CROSS_ROLE}", session_name: fb-incident }}'))
+    assert proc.returncode == 0, proc.text
+    out = step_output(record, "throttle")
+    assert out["function_arn"].split(":")[4] == CROSS_ACCOUNT, out
+    assert there("lambda").get_function_concurrency(FunctionName="fb-cross")[
+        "ReservedConcurrentExecutions"] == 0
+    assert reserved(moto, "fb-cross") is None
+
+
+def test_a_bad_assume_role_fails_the_step_naming_the_key(cli, moto):
+    proc, record = cli(THROTTLE_THERE.format(assume_role=f'{{ role: "{CROSS_ROLE}" }}'))
+    assert proc.returncode == 1
+    assert "'assume_role' has no key 'role' (role_arn, external_id, session_name)" in proc.text

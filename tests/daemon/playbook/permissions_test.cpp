@@ -17,6 +17,7 @@ core::ActionSpec spec(const std::string& name, std::vector<core::Permission> per
                       const std::string& undo = "") {
   core::ActionSpec s = testing::fakeSpec(name, true, !undo.empty(), undo);
   s.params.push_back({"role", core::ParamType::kString, false, nullptr, "role", {}, true});
+  s.params.push_back({"assume_role", core::ParamType::kStringMap, false, nullptr, "", {}});
   s.permissions = std::move(permissions);
   return s;
 }
@@ -90,6 +91,31 @@ TEST_F(PermissionsTest, AnExplicitUndoReplacesTheActionsOwn) {
     for (const auto& a : s["Action"]) actions.push_back(a);
   EXPECT_EQ(actions, Json::parse(R"(["ec2:DescribeInstances", "iam:GetRole",
                                       "iam:PutRolePolicy"])"));
+}
+
+// A step in another account: the daemon needs sts:AssumeRole on that role, the role needs
+// the step's permissions.
+TEST_F(PermissionsTest, AStepThatAssumesARoleNeedsItsPermissionsThere) {
+  const std::string steps =
+      "  - { id: a, action: t.describe }\n"
+      "  - id: b\n    action: t.revoke\n    with:\n      role: web\n"
+      "      assume_role: { role_arn: \"arn:aws:iam::222:role/fb\" }\n"
+      "  - id: c\n    action: t.describe\n"
+      "    with: { assume_role: { role_arn: \"{{ params.role }}\" } }\n";
+  Json daemon = policyOf(steps);
+  EXPECT_EQ(daemon["Statement"], Json::parse(R"([
+      {"Sid": "Any", "Effect": "Allow", "Action": ["ec2:DescribeInstances"], "Resource": "*"},
+      {"Sid": "IamRole", "Effect": "Allow", "Action": ["sts:AssumeRole"],
+       "Resource": ["arn:aws:iam::*:role/*", "arn:aws:iam::222:role/fb"]}])"));
+  testing::writeFile(dir_.file("p.yaml"),
+                     "apiVersion: firebreak/v1\nkind: Playbook\nmetadata: { name: p }\n"
+                     "params:\n  role: { default: x }\nsteps:\n" + steps);
+  auto report = loadPlaybooks({dir_.file("p.yaml")}, registry_);
+  ASSERT_TRUE(report.errors.empty()) << report.errors[0].str();
+  Json other = permissionsPolicy(report.playbooks, registry_, "arn:aws:iam::222:role/fb");
+  EXPECT_EQ(other["Statement"], Json::parse(R"([{"Sid": "IamRole", "Effect": "Allow",
+      "Action": ["iam:DeleteRolePolicy", "iam:GetRole", "iam:PutRolePolicy"],
+      "Resource": "arn:aws:iam::*:role/web"}])"));
 }
 
 TEST(PermissionResourceTest, FillsEveryPlaceholder) {
