@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "cli/common.h"
+#include "daemon/core/duration.h"
 
 namespace firebreak::cli {
 
@@ -35,6 +36,9 @@ core::Json specToJson(const core::ActionSpec& s) {
           {"undo", s.undo},
           {"phase", core::phaseName(s.phase)},
           {"permissions", permissionsJson(s.permissions)},
+          {"retry", {{"attempts", s.retry.attempts},
+                     {"backoff", core::formatDuration(s.retry.backoff)},
+                     {"max_backoff", core::formatDuration(s.retry.max_backoff)}}},
           {"outputs", s.outputs}};
 }
 
@@ -45,7 +49,13 @@ void printSpec(const core::ActionSpec& s) {
                              : (s.step_may_declare_idempotent ? "no (a step may declare it)" : "no"))
             << "\n  destructive:  " << (s.destructive ? "yes (counts against the budget)" : "no")
             << "\n  undo:         " << (s.undo.empty() ? "none" : s.undo)
-            << "\n  phase:        " << core::phaseName(s.phase) << "\n  permissions:  ";
+            << "\n  phase:        " << core::phaseName(s.phase) << "\n  retry:        "
+            << (s.retry.attempts <= 1
+                    ? std::string("none unless the step says")
+                    : fmt::format("{} attempts, backoff {} doubling to {}, full jitter",
+                                  s.retry.attempts, core::formatDuration(s.retry.backoff),
+                                  core::formatDuration(s.retry.max_backoff)))
+            << "\n  permissions:  ";
   if (s.permissions.empty()) std::cout << "none";
   for (size_t i = 0; i < s.permissions.size(); ++i)
     std::cout << (i ? "\n                " : "") << s.permissions[i].action << " on "

@@ -61,9 +61,11 @@ class Context {
   std::map<std::string, std::unique_ptr<Client>> clients_;  // "" is the provider's own
 };
 
-// Every AWS action also takes `assume_role` ({role_arn, external_id, session_name}: this
-// step's calls go through that role, for another account) and `region`.
-void addAccountParams(core::ActionSpec& spec);
+// What every AWS action shares: the parameters `assume_role` ({role_arn, external_id,
+// session_name}: this step's calls go through that role, for another account) and `region`,
+// and the AWS SDKs' standard retry (3 attempts, full jitter from 1 s, at most 20 s) for a
+// step that names none.
+void addSharedSpec(core::ActionSpec& spec);
 
 // "<action>: <what> (step <id>, attempt <n>)".
 std::string describe(const core::ActionRequest& request, std::string_view action,
@@ -99,7 +101,7 @@ class BlockingAction : public core::ActionProvider {
   explicit BlockingAction(std::shared_ptr<Context> ctx) : ctx_(std::move(ctx)) {}
   const core::ActionSpec& spec() const override { return spec_; }
   // The parameters every AWS action shares (registerActions adds them once).
-  void addSharedParams() { addAccountParams(spec_); }
+  void addSharedSpec() { aws::addSharedSpec(spec_); }
   core::awaitable<core::ActionResult> plan(const core::ActionRequest& request) override {
     return run(request, true);
   }

@@ -274,7 +274,8 @@ AwsResult<Client*> Context::client(const core::ActionRequest& request) {
   return client.get();
 }
 
-void addAccountParams(core::ActionSpec& spec) {
+void addSharedSpec(core::ActionSpec& spec) {
+  spec.retry = {3, std::chrono::milliseconds(1000), std::chrono::milliseconds(20000)};
   spec.params.push_back(
       {"assume_role", core::ParamType::kStringMap, false, nullptr,
        "another account: {role_arn, external_id, session_name}; this step's calls go through "
@@ -412,7 +413,7 @@ core::Status registerActions(core::ProviderRegistry& registry, const core::Actio
       makeRotateSecretAction(ctx),
   };
   for (auto& p : providers) {
-    if (auto* action = dynamic_cast<BlockingAction*>(p.get())) action->addSharedParams();
+    if (auto* action = dynamic_cast<BlockingAction*>(p.get())) action->addSharedSpec();
     if (auto s = registry.add(std::move(p)); !s) return s;
   }
   return {};

@@ -62,6 +62,13 @@ struct Permission {
   std::string resource;
 };
 
+// How the engine retries a step whose action answers Retryable.
+struct RetryPolicy {
+  int attempts = 1;                                    // total attempts, 1 = no retry
+  std::chrono::milliseconds backoff{1000};             // first delay; doubles, full jitter
+  std::chrono::milliseconds max_backoff{30000};
+};
+
 struct ActionSpec {
   std::string name;     // <area>.<verb_object>
   std::string summary;  // one line for `firebreak actions`
@@ -74,6 +81,9 @@ struct ActionSpec {
   std::vector<Permission> permissions;   // cloud permissions it needs
   std::vector<std::string> outputs;      // fields of steps.<id>.output
   std::string resources_param;           // list parameter that counts resources (max_resources)
+  // The retry of a step that gives none (or gives only some of its keys): none for most
+  // actions; the AWS actions retry as the AWS SDKs do.
+  RetryPolicy retry;
 
   const ParamSpec* param(std::string_view name) const;
 };

@@ -556,6 +556,7 @@ void Compiler::compileActionStep(const YamlReader::Fields& f, Step& step, const 
   if (step.provider && !step.id.empty()) step_actions_[step.id] = step.provider;
   step.with = compileWith(f.find("with"), action.value, step.provider, ctx, depth);
 
+  if (step.provider) step.retry = step.provider->spec().retry;
   if (auto* e = f.find("retry")) compileRetry(*e, step, ctx);
   if (auto* e = f.find("idempotent")) {
     auto v = r_.boolean(*e, ctx);

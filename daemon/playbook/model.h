@@ -22,11 +22,7 @@ using core::Json;
 using core::SourceLoc;
 using std::chrono::milliseconds;
 
-struct RetryPolicy {
-  int attempts = 1;                 // total attempts, 1 = no retry
-  milliseconds backoff{1000};       // first delay; doubles each time, with full jitter
-  milliseconds max_backoff{30000};
-};
+using core::RetryPolicy;
 
 struct UndoSpec {
   std::string action;

@@ -160,6 +160,13 @@ def test_actions_listed_without_any_aws_settings(tmp_path):
     for permission in ("lambda:PutFunctionConcurrency", "iam:PutRolePolicy",
                        "iam:DeleteRolePolicy"):
         assert permission in text
+    # The engine retries them as the AWS SDKs do, unless a step says otherwise.
+    by_name = {a["name"]: a for a in json.loads(text)}
+    assert by_name["aws.lambda.set_concurrency"]["retry"] == {
+        "attempts": 3, "backoff": "1s", "max_backoff": "20s"}
+    assert by_name["log"]["retry"]["attempts"] == 1
+    assert {"assume_role", "region"} <= {p["name"] for p in
+                                         by_name["aws.iam.revoke_role_sessions"]["params"]}
 
 
 def test_missing_region_fails_the_step_clearly(cli, moto):

@@ -74,6 +74,12 @@ const core::ProviderRegistry& registry() {
     log.phase = core::Phase::kNotify;
     add(log);
 
+    // Retries on its own, as the AWS actions do.
+    ActionSpec poke{.name = "cloud.poke", .params = {param("target", ParamType::kString)}};
+    poke.idempotent = true;
+    poke.retry = {3, std::chrono::seconds(1), std::chrono::seconds(20)};
+    add(poke);
+
     ActionSpec exec{.name = "exec.run",
                     .params = {param("argv", ParamType::kStringList, true),
                                param("env", ParamType::kStringMap),
@@ -434,6 +440,27 @@ steps:
   EXPECT_EQ((*pb)->concurrency->count, 1);
   EXPECT_EQ((*pb)->concurrency->key, "");
   EXPECT_EQ((*pb)->steps[0].retry.max_backoff, std::chrono::minutes(1));
+}
+
+// A step without `retry` gets its action's; keys it leaves out come from the action too.
+TEST(LoaderTest, RetryDefaultsComeFromTheAction) {
+  auto pb = compilePlaybook(R"(apiVersion: firebreak/v1
+kind: Playbook
+metadata: { name: r }
+steps:
+  - { id: a, action: cloud.poke }
+  - { id: b, action: cloud.poke, retry: { attempts: 5 } }
+  - { id: c, action: log, with: { message: x } }
+)",
+                            "r.yaml", registry());
+  ASSERT_TRUE(pb) << messages(pb.error())[0];
+  const auto& s = (*pb)->steps;
+  EXPECT_EQ(s[0].retry.attempts, 3);
+  EXPECT_EQ(s[0].retry.max_backoff, std::chrono::seconds(20));
+  EXPECT_EQ(s[1].retry.attempts, 5);
+  EXPECT_EQ(s[1].retry.backoff, std::chrono::seconds(1));
+  EXPECT_EQ(s[1].retry.max_backoff, std::chrono::seconds(20));
+  EXPECT_EQ(s[2].retry.attempts, 1);
 }
 
 TEST(LoaderTest, YamlScalarsFollowTheCoreSchema) {
