@@ -38,7 +38,7 @@ asan: deps
 fuzz: deps
 	CC=clang-14 CXX=clang++-14 cmake -S . -B $(BUILD)-fuzz -G Ninja -DFIREBREAK_FUZZ=ON \
 	  -DFIREBREAK_TESTS=OFF -DFIREBREAK_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
-	cmake --build $(BUILD)-fuzz -j $(JOBS)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzzers
 	bash scripts/run-fuzzers.sh $(BUILD)-fuzz $(FUZZ_SECONDS)
 
 fuzz-long:
