@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev nlohmann-json3-dev
   libexpected-dev libre2-dev libcli11-dev libcurl4-openssl-dev libssl-dev libzstd-dev zstd
   libsimdjson-dev libsystemd-dev libgtest-dev libgmock-dev libbenchmark-dev libpugixml-dev
+  libhowardhinnant-date-dev tzdata       # drill schedules in named time zones
   python3 python3-venv
   prometheus-alertmanager                # the real sender in integration tests
   systemd                                # systemd-analyze verify of systemd/firebreakd.service
