@@ -52,11 +52,6 @@ AwsStatus setStatus(Client& client, const std::string& user, const std::string& 
   return {};
 }
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 class DeactivateAccessKeyAction final : public BlockingAction {
  public:
   explicit DeactivateAccessKeyAction(std::shared_ptr<Context> ctx)
@@ -93,7 +88,7 @@ class DeactivateAccessKeyAction final : public BlockingAction {
     return keys;
   }
 
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     std::string user = paramString(request.params, "user");
     std::string key_id = paramString(request.params, "access_key_id");
     if (user.empty())
@@ -144,8 +139,6 @@ class DeactivateAccessKeyAction final : public BlockingAction {
                              " access key(s) of user " + state->arn + " are Inactive"));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class ReactivateAccessKeyAction final : public BlockingAction {
@@ -169,7 +162,7 @@ class ReactivateAccessKeyAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto recorded = ctx_->undoneState(request, "keys");
     if (!recorded || !(*recorded)["keys"].is_array())
       return ActionResult::permanent(describe(
@@ -215,8 +208,6 @@ class ReactivateAccessKeyAction final : public BlockingAction {
                                          : "set access key(s) " + changes));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

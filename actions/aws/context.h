@@ -77,6 +77,8 @@ core::ActionResult failed(const core::ActionRequest& request, std::string_view a
 core::ActionResult protectedFailure(const core::ActionRequest& request, std::string_view action,
                                     std::string_view resource, const std::string& pattern);
 CallOptions callOptions(const core::ActionRequest& request);
+// A string parameter's value; "" when absent or not a string (the engine checked the types).
+std::string paramString(const core::Json& params, const char* name);
 
 // What every AWS action does before it plans or changes anything: read the resource as it is
 // now (`read()` gives an AwsResult of a state with an `arn`), and refuse it when
@@ -95,7 +97,9 @@ auto liveResource(const Context& ctx, const core::ActionRequest& request,
 }
 
 // An action whose work is blocking calls: plan() and execute() run planNow() and executeNow()
-// on the blocking pool; an exception becomes a Permanent result.
+// on the blocking pool; an exception becomes a Permanent result. Most actions take one path
+// for both and override act(), `plan` saying which; others override planNow() and
+// executeNow() apart.
 class BlockingAction : public core::ActionProvider {
  public:
   explicit BlockingAction(std::shared_ptr<Context> ctx) : ctx_(std::move(ctx)) {}
@@ -110,8 +114,13 @@ class BlockingAction : public core::ActionProvider {
   }
 
  protected:
-  virtual core::ActionResult planNow(const core::ActionRequest& request) = 0;
-  virtual core::ActionResult executeNow(const core::ActionRequest& request) = 0;
+  virtual core::ActionResult act(const core::ActionRequest& request, bool plan);
+  virtual core::ActionResult planNow(const core::ActionRequest& request) {
+    return act(request, true);
+  }
+  virtual core::ActionResult executeNow(const core::ActionRequest& request) {
+    return act(request, false);
+  }
 
   std::shared_ptr<Context> ctx_;
   core::ActionSpec spec_;

@@ -159,11 +159,6 @@ constexpr const char* kAnyVpc = "arn:aws:ec2:*:*:vpc/*";
 constexpr const char* kAnyVolume = "arn:aws:ec2:*:*:volume/*";
 constexpr const char* kAnySnapshot = "arn:aws:ec2:*::snapshot/*";
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::vector<std::string> stringsOf(const Json& list) {
   std::vector<std::string> out;
   if (list.is_array())
@@ -333,7 +328,7 @@ class IsolateInstanceAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     const std::string id = paramString(request.params, "instance");
     std::string name = paramString(request.params, "isolation_group_name");
     if (name.empty()) name = kDefaultGroupName;
@@ -473,8 +468,6 @@ class IsolateInstanceAction final : public BlockingAction {
                      (created.empty() ? "" : " (created " + created + ")")));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class RestoreInstanceGroupsAction final : public BlockingAction {
@@ -499,7 +492,7 @@ class RestoreInstanceGroupsAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto recorded = ctx_->undoneState(request, "network_interfaces");
     if (!recorded || !(*recorded)["network_interfaces"].is_array())
       return ActionResult::permanent(describe(
@@ -565,8 +558,6 @@ class RestoreInstanceGroupsAction final : public BlockingAction {
                              skipped));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class SnapshotVolumesAction final : public BlockingAction {
@@ -635,7 +626,7 @@ class SnapshotVolumesAction final : public BlockingAction {
     return out;
   }
 
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     const std::string id = paramString(request.params, "instance");
     if (id.empty())
       return ActionResult::permanent(describe(request, kSnapshot, "'instance' is required"));
@@ -703,8 +694,6 @@ class SnapshotVolumesAction final : public BlockingAction {
                              instance.arn + kept));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

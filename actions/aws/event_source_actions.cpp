@@ -127,11 +127,6 @@ AwsStatus setEnabled(Client& client, const std::string& uuid, bool enabled,
   return {};
 }
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 std::string joined(const Json& uuids) {
   std::string out;
   for (const auto& u : uuids) out += (out.empty() ? "" : ", ") + u.get<std::string>();
@@ -160,7 +155,7 @@ class DisableEventSourcesAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     std::string function = paramString(request.params, "function");
     if (function.empty())
       return ActionResult::permanent(describe(request, kDisable, "'function' is required"));
@@ -230,8 +225,6 @@ class DisableEventSourcesAction final : public BlockingAction {
                                    " of " + state->arn));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class EnableEventSourcesAction final : public BlockingAction {
@@ -259,7 +252,7 @@ class EnableEventSourcesAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto recorded = ctx_->undoneState(request, "disabled");
     if (!recorded || !(*recorded)["disabled"].is_array())
       return ActionResult::permanent(describe(request, kEnable,
@@ -306,8 +299,6 @@ class EnableEventSourcesAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, kEnable, what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class SnapshotFunctionAction final : public BlockingAction {
@@ -341,7 +332,7 @@ class SnapshotFunctionAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     std::string function = paramString(request.params, "function");
     if (function.empty())
       return ActionResult::permanent(describe(request, kSnapshot, "'function' is required"));
@@ -397,8 +388,6 @@ class SnapshotFunctionAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, kSnapshot, "recorded the " + summary));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

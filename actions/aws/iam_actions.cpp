@@ -169,7 +169,7 @@ class RestoreRoleSessionsAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto recorded = ctx_->undoneState(request, "previous_policy");
     if (!recorded)
       return ActionResult::permanent(describe(
@@ -221,8 +221,6 @@ class RestoreRoleSessionsAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, kRestore, "did " + what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

@@ -210,7 +210,7 @@ class RestoreConcurrencyAction final : public BlockingAction {
     return t;
   }
 
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto t = target(request);
     if (!t)
       return ActionResult::permanent(describe(
@@ -242,8 +242,6 @@ class RestoreConcurrencyAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, kRestore, "restored " + what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

@@ -19,11 +19,6 @@ constexpr const char* kPublishJournal = "sns-publish";
 constexpr const char* kRotateJournal = "secretsmanager-rotate";
 constexpr const char* kSecretArn = "arn:aws:secretsmanager:*:*:secret:{secret_id}-*";
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // ---- aws.sns.publish ----
 
 struct TopicState {
@@ -101,7 +96,7 @@ class SnsPublishAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     std::string topic = paramString(request.params, "topic_arn");
     if (topic.rfind("arn:", 0) != 0)
       return ActionResult::permanent(describe(request, kPublish, "'topic_arn' must be an ARN"));
@@ -170,8 +165,6 @@ class SnsPublishAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, kPublish, what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 // ---- aws.secretsmanager.rotate_secret ----
@@ -252,7 +245,7 @@ class RotateSecretAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     std::string secret = paramString(request.params, "secret_id");
     if (secret.empty())
       return ActionResult::permanent(describe(request, kRotate, "'secret_id' is required"));
@@ -344,8 +337,6 @@ class RotateSecretAction final : public BlockingAction {
                            (state->current.empty() ? "none" : state->current)));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace

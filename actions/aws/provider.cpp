@@ -367,6 +367,16 @@ CallOptions callOptions(const core::ActionRequest& request) {
   return options;
 }
 
+std::string paramString(const core::Json& params, const char* name) {
+  auto it = params.find(name);
+  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+core::ActionResult BlockingAction::act(const core::ActionRequest& request, bool) {
+  // Reached only by an action that overrides neither act() nor planNow()/executeNow().
+  return core::ActionResult::permanent(describe(request, spec_.name, "has no implementation"));
+}
+
 core::ActionResult BlockingAction::guarded(const core::ActionRequest& request, bool plan) {
   try {
     return plan ? planNow(request) : executeNow(request);

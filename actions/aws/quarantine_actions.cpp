@@ -112,11 +112,6 @@ AwsResult<PrincipalState> readPrincipal(Client& client, const Kind& kind, const 
   return state;
 }
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 class QuarantineAction final : public BlockingAction {
  public:
   QuarantineAction(std::shared_ptr<Context> ctx, const Kind& kind)
@@ -157,7 +152,7 @@ class QuarantineAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     const char* action = kind_.quarantine;
     std::string who = paramString(request.params, kind_.noun);
     if (who.empty())
@@ -221,8 +216,6 @@ class QuarantineAction final : public BlockingAction {
                              (output["attached_before"].get<bool>() ? " (it already was)" : "")));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 
   const Kind& kind_;
 };
@@ -251,7 +244,7 @@ class ReleaseAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     const char* action = kind_.release;
     auto recorded = ctx_->undoneState(request, "attached_before");
     if (!recorded || !(*recorded)["attached_before"].is_boolean() ||
@@ -298,8 +291,6 @@ class ReleaseAction final : public BlockingAction {
     return ActionResult::success(output, describe(request, action, detach ? "did " + what : what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 
   const Kind& kind_;
 };

@@ -109,11 +109,6 @@ Json allBlocked() {
   return out;
 }
 
-std::string paramString(const Json& params, const char* name) {
-  auto it = params.find(name);
-  return it != params.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 class BlockPublicAccessAction final : public BlockingAction {
  public:
   explicit BlockPublicAccessAction(std::shared_ptr<Context> ctx)
@@ -135,7 +130,7 @@ class BlockPublicAccessAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     const std::string bucket = paramString(request.params, "bucket");
     if (bucket.empty())
       return ActionResult::permanent(describe(request, kBlock, "'bucket' is required"));
@@ -180,8 +175,6 @@ class BlockPublicAccessAction final : public BlockingAction {
                              publicAccessBlockText(output["previous"]) + ")"));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 class RestorePublicAccessAction final : public BlockingAction {
@@ -206,7 +199,7 @@ class RestorePublicAccessAction final : public BlockingAction {
   }
 
  private:
-  ActionResult run(const ActionRequest& request, bool plan) {
+  ActionResult act(const ActionRequest& request, bool plan) override {
     auto recorded = ctx_->undoneState(request, "previous");
     if (!recorded || !((*recorded)["previous"].is_null() || (*recorded)["previous"].is_object()))
       return ActionResult::permanent(describe(
@@ -259,8 +252,6 @@ class RestorePublicAccessAction final : public BlockingAction {
                              : "did " + what));
   }
 
-  ActionResult planNow(const ActionRequest& request) override { return run(request, true); }
-  ActionResult executeNow(const ActionRequest& request) override { return run(request, false); }
 };
 
 }  // namespace
