@@ -18,6 +18,8 @@ using core::ErrorCode;
 // Certificates fetched and kept; every URL is on an allowed host, so only AWS's own rotation
 // adds to them, but a bound keeps a stream of forged URLs from growing the map.
 constexpr size_t kMaxCachedCertificates = 64;
+constexpr size_t kMaxRefused = 256;
+constexpr int64_t kRefusedForMs = 10 * 60 * 1000;
 
 // SubscribeURL: https, no user info or port, on an allowed host. The daemon fetches it, so
 // anything else would let a sender make it call where it likes.
@@ -78,18 +80,26 @@ bool SnsReceiver::topicAllowed(std::string_view topic) const {
 }
 
 core::Result<std::string> SnsReceiver::certificate(const std::string& url) {
+  const int64_t now = clock_.nowMs();
   {
     std::lock_guard lock(mu_);
     if (auto it = certificates_.find(url); it != certificates_.end()) return it->second;
+    if (auto it = refused_.find(url); it != refused_.end() && now < it->second)
+      return core::fail(ErrorCode::kPermissionDenied,
+                        "the signing certificate " + url + " was refused less than 10 minutes ago");
   }
   auto pem = fetch_(url);
   if (!pem) {
     auto e = pem.error();
     // A failed connection may work later; anything else will not.
-    ErrorCode code = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout
-                         ? ErrorCode::kUnavailable
-                         : ErrorCode::kPermissionDenied;
-    return core::fail(code, "fetching the signing certificate " + url + ": " + e.message());
+    bool transient = e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
+    if (!transient) {
+      std::lock_guard lock(mu_);
+      if (refused_.size() >= kMaxRefused) refused_.clear();
+      refused_[url] = now + kRefusedForMs;
+    }
+    return core::fail(transient ? ErrorCode::kUnavailable : ErrorCode::kPermissionDenied,
+                      "fetching the signing certificate " + url + ": " + e.message());
   }
   std::lock_guard lock(mu_);
   if (certificates_.size() < kMaxCachedCertificates + settings_.certificates.size())

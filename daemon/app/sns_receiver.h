@@ -57,6 +57,9 @@ class SnsReceiver {
   SnsFetch fetch_;
   std::mutex mu_;
   std::map<std::string, std::string> certificates_;  // URL -> PEM: pinned, then fetched ones
+  // URL -> until when (ms) a refused fetch is not tried again: forged messages naming
+  // made-up certificates on an allowed host cost one fetch each, not one per message.
+  std::map<std::string, int64_t> refused_;
 };
 
 }  // namespace firebreak::app

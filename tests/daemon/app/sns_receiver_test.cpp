@@ -191,13 +191,23 @@ TEST_F(SnsReceiverTest, AFailedCertificateFetchIsRetryableOnlyWhenTransient) {
   ASSERT_FALSE(out);
   EXPECT_EQ(out.error().code(), ErrorCode::kUnavailable);
 
-  auto forged = SnsReceiver::create(topics({kTopic}), clock_, [](const std::string&) {
+  int fetches = 0;
+  auto forged = SnsReceiver::create(topics({kTopic}), clock_, [&](const std::string&) {
+    ++fetches;
     return core::Result<std::string>(core::fail(ErrorCode::kPermissionDenied, "answered HTTP 404"));
   });
   ASSERT_TRUE(forged);
   out = (*forged)->receive(body("02-notification-lambda-errors-ALARM-sv2"), "", "cw", {});
   ASSERT_FALSE(out);
   EXPECT_EQ(out.error().code(), ErrorCode::kPermissionDenied);
+  // A refused certificate is not fetched again for every message naming it, for a while.
+  out = (*forged)->receive(body("02-notification-lambda-errors-ALARM-sv2"), "", "cw", {});
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().code(), ErrorCode::kPermissionDenied);
+  EXPECT_EQ(fetches, 1);
+  clock_.advance(std::chrono::minutes(11));
+  out = (*forged)->receive(body("02-notification-lambda-errors-ALARM-sv2"), "", "cw", {});
+  EXPECT_EQ(fetches, 2);
 }
 
 }  // namespace
