@@ -338,8 +338,10 @@ steps:
             "not started: a run of 't' with dedup key 't|payments' is within its 30m window");
   req.params = {{"fn", "orders"}};
   auto third = block(engine_->start(req));
-  EXPECT_TRUE(third && third->started);
+  ASSERT_TRUE(third && third->started);
   EXPECT_EQ(engine_->stats().limit_hits.at("dedup"), 1);
+  for (const auto* r : {&*first, &*third})  // both finish before the engine goes
+    EXPECT_EQ(block(engine_->join(r->run_id))->status, RunStatus::kSucceeded);
 }
 
 // A rehearsal does not use up the live run's window: `run --dry-run`, then `run`.
@@ -362,6 +364,7 @@ steps:
   auto live = block(engine_->start(req));
   ASSERT_TRUE(live && live->started) << (live ? live->reason : live.error().str());
   EXPECT_EQ(block(engine_->join(live->run_id))->status, RunStatus::kSucceeded);
+  EXPECT_EQ(block(engine_->join(rehearsal->run_id))->status, RunStatus::kSucceeded);
 }
 
 // Intake records a pending start with its alert; the run's own commit clears it, whether the
@@ -390,6 +393,9 @@ steps:
   EXPECT_FALSE(second->started);  // deduplicated, and its pending start is gone all the same
   EXPECT_TRUE(store_->pendingStarts()->empty());
   EXPECT_FALSE(*store_->run("r-second"));
+  // The first run is still going: let it finish before the engine goes (its last commit
+  // would otherwise run on the writer after the test has freed what it refers to).
+  EXPECT_EQ(block(engine_->join("r-first"))->status, RunStatus::kSucceeded);
 }
 
 // limits.protected: a step whose resource parameter names a protected resource fails before
