@@ -17,9 +17,11 @@ Runtime::Runtime(RuntimeOptions options)
 
 Runtime::~Runtime() {
   if (engine_) engine_->shutdown();
-  engine_.reset();
   blocking_.join();
+  // The store's writer runs what is queued before it stops, and a step's commit refers to
+  // its engine: the engine goes after the store, not before.
   store_.reset();
+  engine_.reset();
   if (lock_fd_ >= 0) close(lock_fd_);
 }
 
