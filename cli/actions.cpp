@@ -78,59 +78,49 @@ void addActions(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand("actions", "The actions playbooks can use, with their safety");
   cmd->add_option("name", *name, "Show one action in full");
   cmd->callback([&g, name] {
-    asio::thread_pool pool(1);
-    core::SystemClock clock;
-    app::ProcessSecretResolver secrets;
-    core::ActionEnv env{&pool, &clock, &secrets, g.data_dir};
-    auto registry = app::offlineRegistry(env);
-    if (!registry) {
-      printError(registry.error().str());
-      g.exit_code = kExitFailed;
-      return;
-    }
-    if (!name->empty()) {
-      auto* p = (*registry)->find(*name);
-      if (!p) {
-        std::string msg = "no action '" + *name + "'";
-        if (auto s = core::suggest(*name, (*registry)->names()); !s.empty())
-          msg += " (did you mean '" + s + "'?)";
-        printError(msg);
-        g.exit_code = kExitFailed;
-      } else if (g.json) {
-        std::cout << specToJson(p->spec()).dump(2) << "\n";
+    withOfflineRegistry(g, [&](const core::ProviderRegistry& registry) {
+      if (!name->empty()) {
+        auto* p = registry.find(*name);
+        if (!p) {
+          std::string msg = "no action '" + *name + "'";
+          if (auto s = core::suggest(*name, registry.names()); !s.empty())
+            msg += " (did you mean '" + s + "'?)";
+          printError(msg);
+          g.exit_code = kExitFailed;
+        } else if (g.json) {
+          std::cout << specToJson(p->spec()).dump(2) << "\n";
+        } else {
+          printSpec(p->spec());
+        }
+        return;
+      }
+      if (g.json) {
+        core::Json out = core::Json::array();
+        for (const auto* p : registry.all()) out.push_back(specToJson(p->spec()));
+        std::cout << out.dump(2) << "\n";
       } else {
-        printSpec(p->spec());
+        // Columns as wide as their longest entry: action names grow with each provider.
+        size_t name_w = 6, undo_w = 4;
+        for (const auto* p : registry.all()) {
+          name_w = std::max(name_w, p->spec().name.size());
+          undo_w = std::max(undo_w, p->spec().undo.size());
+        }
+        auto row = [&](std::string_view name, std::string_view idem, std::string_view destr,
+                       std::string_view undo, std::string_view phase, std::string_view perms) {
+          std::cout << fmt::format("{:<{}} {:<10} {:<11} {:<{}} {:<9} {}\n", name, name_w, idem,
+                                   destr, undo, undo_w, phase, perms);
+        };
+        row("ACTION", "IDEMPOTENT", "DESTRUCTIVE", "UNDO", "PHASE", "PERMISSIONS");
+        for (const auto* p : registry.all()) {
+          const auto& s = p->spec();
+          std::string perms;
+          for (const auto& x : s.permissions) perms += (perms.empty() ? "" : ",") + x.action;
+          row(s.name, s.idempotent ? "yes" : (s.step_may_declare_idempotent ? "step" : "no"),
+              s.destructive ? "yes" : "no", s.undo.empty() ? "-" : s.undo, core::phaseName(s.phase),
+              perms.empty() ? "-" : perms);
+        }
       }
-      pool.join();
-      return;
-    }
-    if (g.json) {
-      core::Json out = core::Json::array();
-      for (const auto* p : (*registry)->all()) out.push_back(specToJson(p->spec()));
-      std::cout << out.dump(2) << "\n";
-    } else {
-      // Columns as wide as their longest entry: action names grow with each provider.
-      size_t name_w = 6, undo_w = 4;
-      for (const auto* p : (*registry)->all()) {
-        name_w = std::max(name_w, p->spec().name.size());
-        undo_w = std::max(undo_w, p->spec().undo.size());
-      }
-      auto row = [&](std::string_view name, std::string_view idem, std::string_view destr,
-                     std::string_view undo, std::string_view phase, std::string_view perms) {
-        std::cout << fmt::format("{:<{}} {:<10} {:<11} {:<{}} {:<9} {}\n", name, name_w, idem,
-                                 destr, undo, undo_w, phase, perms);
-      };
-      row("ACTION", "IDEMPOTENT", "DESTRUCTIVE", "UNDO", "PHASE", "PERMISSIONS");
-      for (const auto* p : (*registry)->all()) {
-        const auto& s = p->spec();
-        std::string perms;
-        for (const auto& x : s.permissions) perms += (perms.empty() ? "" : ",") + x.action;
-        row(s.name, s.idempotent ? "yes" : (s.step_may_declare_idempotent ? "step" : "no"),
-            s.destructive ? "yes" : "no", s.undo.empty() ? "-" : s.undo, core::phaseName(s.phase),
-            perms.empty() ? "-" : perms);
-      }
-    }
-    pool.join();
+    });
   });
 }
 

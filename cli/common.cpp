@@ -91,4 +91,20 @@ int exitCodeFor(store::RunStatus status) {
   return status == store::RunStatus::kSucceeded ? kExitOk : kExitFailed;
 }
 
+void withOfflineRegistry(Globals& g,
+                         const std::function<void(const core::ProviderRegistry&)>& fn) {
+  asio::thread_pool pool(1);
+  core::SystemClock clock;
+  app::ProcessSecretResolver secrets;
+  core::ActionEnv env{&pool, &clock, &secrets, g.data_dir};
+  auto registry = app::offlineRegistry(env);
+  if (!registry) {
+    printError(registry.error().str());
+    g.exit_code = kExitFailed;
+  } else {
+    fn(**registry);
+  }
+  pool.join();
+}
+
 }  // namespace firebreak::cli

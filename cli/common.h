@@ -2,6 +2,7 @@
 // finding a playbook by name or path, and the local runtime.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +53,11 @@ void printEvent(const store::TimelineEvent& event);
 core::Result<playbook::PlaybookPtr> findPlaybook(const std::string& name_or_path,
                                                  const std::vector<std::string>& dirs,
                                                  const core::ProviderRegistry& registry);
+
+// For verbs that run no action (validate, actions, permissions): calls `fn` with the registry
+// of every action, or prints why it cannot be built and sets the exit code.
+void withOfflineRegistry(Globals& g,
+                         const std::function<void(const core::ProviderRegistry&)>& fn);
 
 // Opens the local runtime, printing the error on failure.
 // `lock`: this process will run steps (run, resume); deciding and pausing need no lock.

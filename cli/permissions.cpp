@@ -17,30 +17,20 @@ void addPermissions(CLI::App& app, Globals& g) {
   cmd->add_option("--role", *role,
                   "The policy this role needs: the steps that assume it (assume_role.role_arn)");
   cmd->callback([&g, paths, role] {
-    asio::thread_pool pool(1);
-    core::SystemClock clock;
-    app::ProcessSecretResolver secrets;
-    core::ActionEnv env{&pool, &clock, &secrets, g.data_dir};
-    auto registry = app::offlineRegistry(env);
-    if (!registry) {
-      printError(registry.error().str());
-      g.exit_code = kExitFailed;
-      return;
-    }
-    auto report = playbook::loadPlaybooks(paths->empty() ? g.playbook_dirs : *paths, **registry);
-    if (!report.errors.empty()) {
-      // A policy for some of the playbooks would fail the others at run time.
-      for (const auto& e : report.errors) printError(e.str());
-      g.exit_code = kExitFailed;
-      pool.join();
-      return;
-    }
-    auto policy = playbook::permissionsPolicy(report.playbooks, **registry, *role);
-    if (policy["Statement"].empty())
-      std::cerr << "firebreak: no step of these " << report.playbooks.size()
-                << " playbook(s) needs a cloud permission\n";
-    std::cout << policy.dump(2) << "\n";
-    pool.join();
+    withOfflineRegistry(g, [&](const core::ProviderRegistry& registry) {
+      auto report = playbook::loadPlaybooks(paths->empty() ? g.playbook_dirs : *paths, registry);
+      if (!report.errors.empty()) {
+        // A policy for some of the playbooks would fail the others at run time.
+        for (const auto& e : report.errors) printError(e.str());
+        g.exit_code = kExitFailed;
+        return;
+      }
+      auto policy = playbook::permissionsPolicy(report.playbooks, registry, *role);
+      if (policy["Statement"].empty())
+        std::cerr << "firebreak: no step of these " << report.playbooks.size()
+                  << " playbook(s) needs a cloud permission\n";
+      std::cout << policy.dump(2) << "\n";
+    });
   });
 }
 

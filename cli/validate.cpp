@@ -34,79 +34,70 @@ void addValidate(CLI::App& app, Globals& g) {
   cmd->add_option("paths", *paths, "Playbook files or directories, firebreak.yaml files")
       ->required();
   cmd->callback([&g, paths] {
-    asio::thread_pool pool(1);
-    core::SystemClock clock;
-    app::ProcessSecretResolver secrets;
-    core::ActionEnv env{&pool, &clock, &secrets, g.data_dir};
-    auto registry = app::offlineRegistry(env);
-    if (!registry) {
-      printError(registry.error().str());
-      g.exit_code = kExitFailed;
-      return;
-    }
-    for (const auto& p : *paths) {
-      if (!std::filesystem::exists(p)) {
-        printError(p + ": no such file or directory");
-        g.exit_code = kExitUsage;
-        return;
+    withOfflineRegistry(g, [&](const core::ProviderRegistry& registry) {
+      for (const auto& p : *paths) {
+        if (!std::filesystem::exists(p)) {
+          printError(p + ": no such file or directory");
+          g.exit_code = kExitUsage;
+          return;
+        }
       }
-    }
-    std::vector<std::string> playbook_paths;
-    std::vector<std::string> configs_ok;
-    std::vector<config::Config> configs;  // checked against the playbooks given beside them
-    core::Diagnostics config_errors;
-    for (const auto& p : *paths) {
-      if (!isConfigFile(p)) {
-        playbook_paths.push_back(p);
-        continue;
+      std::vector<std::string> playbook_paths;
+      std::vector<std::string> configs_ok;
+      std::vector<config::Config> configs;  // checked against the playbooks given beside them
+      core::Diagnostics config_errors;
+      for (const auto& p : *paths) {
+        if (!isConfigFile(p)) {
+          playbook_paths.push_back(p);
+          continue;
+        }
+        auto cfg = config::loadConfigFile(p);
+        if (cfg) {
+          configs_ok.push_back(p);
+          configs.push_back(std::move(*cfg));
+        } else config_errors.insert(config_errors.end(), cfg.error().begin(), cfg.error().end());
       }
-      auto cfg = config::loadConfigFile(p);
-      if (cfg) {
-        configs_ok.push_back(p);
-        configs.push_back(std::move(*cfg));
-      } else config_errors.insert(config_errors.end(), cfg.error().begin(), cfg.error().end());
-    }
-    auto report = playbook_paths.empty() ? playbook::LoadReport{}
-                                         : playbook::loadPlaybooks(playbook_paths, **registry);
-    report.errors.insert(report.errors.begin(), config_errors.begin(), config_errors.end());
-    core::Json out = {{"valid", core::Json::array()}, {"errors", core::Json::array()},
-                      {"warnings", core::Json::array()}};
-    for (const auto& c : configs) {
-      for (const auto& w : config::checkTriggerSources(c, report.playbooks)) {
-        out["warnings"].push_back({{"message", w.message()},
-                                   {"file", w.loc().file},
-                                   {"line", w.loc().line},
-                                   {"column", w.loc().column},
-                                   {"text", config::warningText(w)}});
-        if (!g.json) std::cerr << config::warningText(w) << "\n";
+      auto report = playbook_paths.empty() ? playbook::LoadReport{}
+                                           : playbook::loadPlaybooks(playbook_paths, registry);
+      report.errors.insert(report.errors.begin(), config_errors.begin(), config_errors.end());
+      core::Json out = {{"valid", core::Json::array()}, {"errors", core::Json::array()},
+                        {"warnings", core::Json::array()}};
+      for (const auto& c : configs) {
+        for (const auto& w : config::checkTriggerSources(c, report.playbooks)) {
+          out["warnings"].push_back({{"message", w.message()},
+                                     {"file", w.loc().file},
+                                     {"line", w.loc().line},
+                                     {"column", w.loc().column},
+                                     {"text", config::warningText(w)}});
+          if (!g.json) std::cerr << config::warningText(w) << "\n";
+        }
       }
-    }
-    for (const auto& c : configs_ok) {
-      out["valid"].push_back({{"config", c}, {"file", c}});
-      if (!g.json) std::cout << "ok      " << c << " (daemon config)\n";
-    }
-    for (const auto& pb : report.playbooks) {
-      out["valid"].push_back({{"name", pb->name}, {"file", pb->file}});
-      if (!g.json) std::cout << "ok      " << pb->file << " (" << pb->name << ")\n";
-    }
-    for (const auto& e : report.errors) {
-      out["errors"].push_back({{"message", e.message()},
-                               {"file", e.loc().file},
-                               {"line", e.loc().line},
-                               {"column", e.loc().column},
-                               {"text", e.str()}});
-      if (!g.json) std::cerr << e.str() << "\n";
-    }
-    if (g.json) std::cout << out.dump(2) << "\n";
-    else
-      std::cout << report.playbooks.size() << " playbook(s) valid, " << report.errors.size()
-                << " error(s)"
-                << (out["warnings"].empty()
-                        ? std::string()
-                        : ", " + std::to_string(out["warnings"].size()) + " warning(s)")
-                << "\n";
-    pool.join();
-    g.exit_code = report.errors.empty() ? kExitOk : kExitFailed;
+      for (const auto& c : configs_ok) {
+        out["valid"].push_back({{"config", c}, {"file", c}});
+        if (!g.json) std::cout << "ok      " << c << " (daemon config)\n";
+      }
+      for (const auto& pb : report.playbooks) {
+        out["valid"].push_back({{"name", pb->name}, {"file", pb->file}});
+        if (!g.json) std::cout << "ok      " << pb->file << " (" << pb->name << ")\n";
+      }
+      for (const auto& e : report.errors) {
+        out["errors"].push_back({{"message", e.message()},
+                                 {"file", e.loc().file},
+                                 {"line", e.loc().line},
+                                 {"column", e.loc().column},
+                                 {"text", e.str()}});
+        if (!g.json) std::cerr << e.str() << "\n";
+      }
+      if (g.json) std::cout << out.dump(2) << "\n";
+      else
+        std::cout << report.playbooks.size() << " playbook(s) valid, " << report.errors.size()
+                  << " error(s)"
+                  << (out["warnings"].empty()
+                          ? std::string()
+                          : ", " + std::to_string(out["warnings"].size()) + " warning(s)")
+                  << "\n";
+      g.exit_code = report.errors.empty() ? kExitOk : kExitFailed;
+    });
   });
 }
 
