@@ -77,5 +77,6 @@ void addIncidents(CLI::App& app, Globals& g);
 void addSilence(CLI::App& app, Globals& g);
 void addToken(CLI::App& app, Globals& g);
 void addPermissions(CLI::App& app, Globals& g);
+void addDrill(CLI::App& app, Globals& g);
 
 }  // namespace firebreak::cli

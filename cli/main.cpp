@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   addSilence(app, g);
   addToken(app, g);
   addPermissions(app, g);
+  addDrill(app, g);
 
   try {
     app.parse(argc, argv);

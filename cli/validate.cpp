@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "daemon/config/config.h"
 #include "daemon/config/cross_check.h"
+#include "daemon/drill/loader.h"
 #include "daemon/playbook/loader.h"
 
 namespace firebreak::cli {
@@ -29,9 +30,9 @@ bool isConfigFile(const std::string& path) {
 
 void addValidate(CLI::App& app, Globals& g) {
   auto* cmd = app.add_subcommand(
-      "validate", "Check playbooks and configs; errors as file:line:col: message");
+      "validate", "Check playbooks, drills and configs; errors as file:line:col: message");
   auto paths = std::make_shared<std::vector<std::string>>();
-  cmd->add_option("paths", *paths, "Playbook files or directories, firebreak.yaml files")
+  cmd->add_option("paths", *paths, "Playbook and drill files or directories, firebreak.yaml files")
       ->required();
   cmd->callback([&g, paths] {
     withOfflineRegistry(g, [&](const core::ProviderRegistry& registry) {
@@ -60,6 +61,34 @@ void addValidate(CLI::App& app, Globals& g) {
       auto report = playbook_paths.empty() ? playbook::LoadReport{}
                                            : playbook::loadPlaybooks(playbook_paths, registry);
       report.errors.insert(report.errors.begin(), config_errors.begin(), config_errors.end());
+      auto drills = playbook_paths.empty() ? drill::DrillLoadReport{}
+                                           : drill::loadDrills(playbook_paths, registry);
+      report.errors.insert(report.errors.end(), drills.errors.begin(), drills.errors.end());
+      // A file named on its own that is neither kind would otherwise pass unread.
+      for (const auto& p : playbook_paths) {
+        if (!std::filesystem::is_regular_file(p)) continue;
+        auto text = playbook::readYamlFile(p);
+        if (!text) continue;  // the loaders reported it
+        auto kind = drill::documentKind(*text);
+        if (!kind.empty() && kind != "Playbook" && kind != "Drill" &&
+            core::suggest(kind, {"Playbook", "Drill"}).empty())
+          report.errors.emplace_back(core::ErrorCode::kInvalidArgument,
+                                     "'kind' must be 'Playbook' or 'Drill', not '" + kind + "'",
+                                     core::SourceLoc{p, 1, 1});
+      }
+      // Drills checked beside the playbooks they expect, when playbooks are given too.
+      if (!report.playbooks.empty()) {
+        for (const auto& d : drills.drills) {
+          if (d->expect_playbook.empty()) continue;
+          bool found = false;
+          for (const auto& pb : report.playbooks) found = found || pb->name == d->expect_playbook;
+          if (!found)
+            report.errors.emplace_back(core::ErrorCode::kInvalidArgument,
+                                       "drill '" + d->name + "' expects playbook '" +
+                                           d->expect_playbook + "', which is not among them",
+                                       d->loc);
+        }
+      }
       core::Json out = {{"valid", core::Json::array()}, {"errors", core::Json::array()},
                         {"warnings", core::Json::array()}};
       for (const auto& c : configs) {
@@ -80,6 +109,10 @@ void addValidate(CLI::App& app, Globals& g) {
         out["valid"].push_back({{"name", pb->name}, {"file", pb->file}});
         if (!g.json) std::cout << "ok      " << pb->file << " (" << pb->name << ")\n";
       }
+      for (const auto& d : drills.drills) {
+        out["valid"].push_back({{"name", d->name}, {"file", d->file}, {"kind", "Drill"}});
+        if (!g.json) std::cout << "ok      " << d->file << " (drill " << d->name << ")\n";
+      }
       for (const auto& e : report.errors) {
         out["errors"].push_back({{"message", e.message()},
                                  {"file", e.loc().file},
@@ -90,7 +123,11 @@ void addValidate(CLI::App& app, Globals& g) {
       }
       if (g.json) std::cout << out.dump(2) << "\n";
       else
-        std::cout << report.playbooks.size() << " playbook(s) valid, " << report.errors.size()
+        std::cout << report.playbooks.size() << " playbook(s)"
+                  << (drills.drills.empty()
+                          ? std::string()
+                          : " and " + std::to_string(drills.drills.size()) + " drill(s)")
+                  << " valid, " << report.errors.size()
                   << " error(s)"
                   << (out["warnings"].empty()
                           ? std::string()

@@ -82,6 +82,10 @@ const std::vector<Api::Bound>& Api::table() {
       {{"GET", "/api/v1/playbooks", R::kViewer}, &Api::listPlaybooks},
       {{"GET", "/api/v1/playbooks/{playbook}", R::kViewer}, &Api::showPlaybook},
       {{"POST", "/api/v1/breakers/{action}/reset", R::kAdmin}, &Api::resetBreaker},
+      {{"GET", "/api/v1/drills", R::kViewer}, &Api::listDrills},
+      {{"POST", "/api/v1/drills/{drill}/run", R::kResponder}, &Api::runDrill},
+      {{"GET", "/api/v1/drills/{drill}/history", R::kViewer}, &Api::drillHistory},
+      {{"GET", "/api/v1/drill-runs/{drill_run}", R::kViewer}, &Api::showDrillRun},
   };
   return all;
 }
@@ -576,6 +580,116 @@ core::awaitable<Reply> Api::resetBreaker(Call& call) {
   auto s = co_await engine_.resetBreaker(action, call.identity.name);
   if (!s) co_return fromError(s.error());
   co_return Reply{200, Json{{"action", action}, {"open", false}}};
+}
+
+// ---- drills ----
+
+void Api::setDrills(DrillSet drills, drill::DrillRunner* runner, NextRun next_run) {
+  drills_ = std::move(drills);
+  drill_runner_ = runner;
+  next_drill_run_ = std::move(next_run);
+}
+
+namespace {
+
+Json drillSummary(const drill::Drill& d) {
+  Json objectives = Json::array();
+  for (const auto& o : d.objectives)
+    objectives.push_back(Json{{"name", o.name},
+                              {"target", core::formatDuration(o.target)},
+                              {"definition", drill::objectiveDefinition(o.name)}});
+  return Json{{"name", d.name},
+              {"description", d.description},
+              {"file", d.file},
+              {"schedule", d.schedule ? d.schedule->expression() : ""},
+              {"timezone", d.schedule ? d.schedule->timeZone() : ""},
+              {"mode", d.dry_run ? "dry-run" : "live"},
+              {"inject", d.inject_alert ? "alert " + d.inject_alert->name
+                                        : d.inject_action->steps.front().action},
+              {"expect_playbook", d.expect_playbook},
+              {"objectives", objectives}};
+}
+
+}  // namespace
+
+core::awaitable<Reply> Api::listDrills(Call& call) {
+  if (auto q = parseQuery(call.query, {}); !q) co_return errorReply(q.error());
+  if (!drills_) co_return errorReply(503, "drills are not served by this process");
+  Json out = Json::array();
+  for (const auto& d : drills_()) {
+    Json j = drillSummary(*d);
+    auto next = next_drill_run_ ? next_drill_run_(d->name) : std::nullopt;
+    j["next_run"] = next ? core::formatTime(*next) : "";
+    j["running"] = drill_runner_ && drill_runner_->running(d->name);
+    auto last = store_.drillRuns(d->name, 1);
+    if (!last) co_return fromError(last.error());
+    j["last_run"] = last->empty() ? Json(nullptr) : store::toJson(last->front());
+    out.push_back(std::move(j));
+  }
+  co_return Reply{200, Json{{"drills", out}}};
+}
+
+core::awaitable<Reply> Api::runDrill(Call& call) {
+  auto body = parseBody(call.request.body(), {"live"});
+  if (!body) co_return errorReply(body.error());
+  auto live = boolField(*body, "live", false);
+  if (!live) co_return errorReply(live.error());
+  if (!drills_ || !drill_runner_) co_return errorReply(503, "drills are not served by this process");
+  const std::string& name = call.params["drill"];
+  drill::DrillPtr found;
+  std::vector<std::string> names;
+  for (const auto& d : drills_()) {
+    if (d->name == name) found = d;
+    names.push_back(d->name);
+  }
+  if (!found) {
+    std::string msg = "no loaded drill named '" + name + "'";
+    if (auto s = core::suggest(name, names); !s.empty()) msg += " (did you mean '" + s + "'?)";
+    co_return errorReply(404, msg);
+  }
+  drill::DrillStart how;
+  how.trigger = "manual";
+  how.live = *live;
+  auto started = co_await drill_runner_->start(found, how);
+  if (!started) co_return fromError(started.error());
+  log_->info("api: drill run {} of '{}' started by '{}'{}", *started, name, call.identity.name,
+             found->dry_run && !*live ? " (dry-run)" : " (live)");
+  co_return Reply{201, Json{{"drill_run_id", *started},
+                            {"dry_run", found->dry_run && !*live}}};
+}
+
+core::awaitable<Reply> Api::drillHistory(Call& call) {
+  auto q = parseQuery(call.query, {"limit"});
+  if (!q) co_return errorReply(q.error());
+  int limit = 50;
+  if (auto it = q->find("limit"); it != q->end()) {
+    try {
+      limit = std::stoi(it->second);
+    } catch (const std::exception&) {
+      limit = 0;
+    }
+    if (limit < 1 || limit > 1000) co_return errorReply(400, "limit must be 1 to 1000", "limit");
+  }
+  const std::string& name = call.params["drill"];
+  auto runs = store_.drillRuns(name, limit);
+  if (!runs) co_return fromError(runs.error());
+  Json out = Json::array();
+  for (const auto& r : *runs) out.push_back(store::toJson(r));
+  co_return Reply{200, Json{{"drill", name}, {"runs", out}}};
+}
+
+core::awaitable<Reply> Api::showDrillRun(Call& call) {
+  if (auto q = parseQuery(call.query, {}); !q) co_return errorReply(q.error());
+  const std::string& id = call.params["drill_run"];
+  auto run = store_.drillRun(id);
+  if (!run) co_return fromError(run.error());
+  if (!*run) co_return errorReply(404, "no drill run " + id);
+  auto timeline = store_.timelineOfRun(id);
+  if (!timeline) co_return fromError(timeline.error());
+  Json out = store::toJson(**run);
+  out["timeline"] = Json::array();
+  for (const auto& e : *timeline) out["timeline"].push_back(store::toJson(e));
+  co_return Reply{200, out};
 }
 
 }  // namespace firebreak::app

@@ -16,6 +16,7 @@
 #include "daemon/app/api_auth.h"
 #include "daemon/app/api_request.h"
 #include "daemon/config/config.h"
+#include "daemon/drill/runner.h"
 #include "daemon/core/clock.h"
 #include "daemon/http/server.h"
 #include "daemon/intake/intake.h"
@@ -45,6 +46,12 @@ class Api {
   core::awaitable<http::Response> handle(http::Request& request, const http::Peer& peer);
 
   static const std::vector<ApiRoute>& routes();
+
+  // The drills routes answer 503 until the daemon gives its drills, its runner and the
+  // scheduler's next run of each.
+  using DrillSet = std::function<std::vector<drill::DrillPtr>()>;
+  using NextRun = std::function<std::optional<int64_t>(const std::string& drill)>;
+  void setDrills(DrillSet drills, drill::DrillRunner* runner, NextRun next_run);
 
   struct Call;
   struct Reply {
@@ -84,6 +91,10 @@ class Api {
   core::awaitable<Reply> listPlaybooks(Call& call);
   core::awaitable<Reply> showPlaybook(Call& call);
   core::awaitable<Reply> resetBreaker(Call& call);
+  core::awaitable<Reply> listDrills(Call& call);
+  core::awaitable<Reply> runDrill(Call& call);
+  core::awaitable<Reply> drillHistory(Call& call);
+  core::awaitable<Reply> showDrillRun(Call& call);
 
   core::awaitable<Reply> resume(Call& call, playbook::ResumeMode mode);
   std::string newId(const char* prefix);
@@ -95,6 +106,9 @@ class Api {
   PlaybookSet playbooks_;
   TokenAuth auth_;
   std::shared_ptr<spdlog::logger> log_;
+  DrillSet drills_;
+  drill::DrillRunner* drill_runner_ = nullptr;
+  NextRun next_drill_run_;
 };
 
 // The JSON forms of records it answers with are daemon/store/records_json.h.

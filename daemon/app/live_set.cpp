@@ -1,6 +1,11 @@
 #include "daemon/app/live_set.h"
 
+#include <algorithm>
+#include <filesystem>
+
 #include "daemon/config/cross_check.h"
+#include "daemon/core/duration.h"
+#include "daemon/drill/loader.h"
 #include "daemon/playbook/loader.h"
 
 namespace firebreak::app {
@@ -37,6 +42,34 @@ SetBuild buildSet(config::Config config, const core::ProviderRegistry& registry,
   out.warnings = config.warnings();
   auto report = playbook::loadPlaybooks(config.playbooks, registry);
   out.errors = report.errors;
+  std::vector<std::string> drill_paths;
+  for (const auto& p : config.drills) {
+    std::error_code ec;
+    if (config.drills_given || std::filesystem::exists(p, ec)) drill_paths.push_back(p);
+  }
+  auto drills = drill::loadDrills(drill_paths, registry);
+  out.errors.insert(out.errors.end(), drills.errors.begin(), drills.errors.end());
+  // What a drill names must exist: the playbook it expects, the source it injects through.
+  std::vector<drill::DrillPtr> usable;
+  for (const auto& d : drills.drills) {
+    bool ok = true;
+    if (!d->expect_playbook.empty() &&
+        std::none_of(report.playbooks.begin(), report.playbooks.end(),
+                     [&](const auto& p) { return p->name == d->expect_playbook; })) {
+      out.errors.emplace_back(core::ErrorCode::kInvalidArgument,
+                              "drill '" + d->name + "' expects playbook '" + d->expect_playbook +
+                                  "', which is not loaded",
+                              d->loc);
+      ok = false;
+    }
+    // Intake takes the alert whatever its source; a playbook restricted to sources sees it
+    // as sent by that one.
+    if (d->inject_alert && !config.sources.count(d->inject_alert->source)) {
+      out.warnings.push_back(d->loc.str() + ": drill '" + d->name + "' injects through source '" +
+                             d->inject_alert->source + "', which the config does not have");
+    }
+    if (ok) usable.push_back(d);
+  }
   auto webhooks = Webhooks::create(config, secrets, intake, clock, blocking);
   if (!webhooks) out.errors.push_back(webhooks.error());
   if (!webhooks || (!partial && !out.errors.empty())) return out;
@@ -45,6 +78,7 @@ SetBuild buildSet(config::Config config, const core::ProviderRegistry& registry,
   auto set = std::make_shared<LiveSet>();
   set->config = std::make_shared<const config::Config>(std::move(config));
   set->playbooks = std::make_shared<const std::vector<playbook::PlaybookPtr>>(report.playbooks);
+  set->drills = std::make_shared<const std::vector<drill::DrillPtr>>(std::move(usable));
   set->webhooks = std::move(*webhooks);
   out.set = std::move(set);
   return out;
@@ -65,12 +99,8 @@ std::vector<std::string> restartOnlyChanges(const config::Config& running,
   };
   changed("tls", tls(running.tls), tls(next.tls));
   changed("data_dir", running.data_dir, next.data_dir);
-  auto join = [](const std::vector<std::string>& v) {
-    std::string s;
-    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
-    return "[" + s + "]";
-  };
-  changed("drills", join(running.drills), join(next.drills));
+  changed("drill_catch_up", core::formatDuration(running.drill_catch_up),
+          core::formatDuration(next.drill_catch_up));
   changed("log.format", config::logFormatName(running.log.format),
           config::logFormatName(next.log.format));
   const auto& a = running.http;

@@ -4,10 +4,10 @@
 // the set it started with until it is answered, so requests in flight finish on the old set.
 //
 // What a reload changes: sources (type, auth and its secrets, rate limits, mapping, max_body
-// up to the listener's body limit fixed at start), playbooks (the paths and the files),
-// dry_run, limits.destructive_actions_per_minute, allowed_env and log.level. What needs a
+// up to the listener's body limit fixed at start), playbooks and drills (the paths and the
+// files), dry_run, limits.destructive_actions_per_minute, allowed_env and log.level. What needs a
 // restart (a reload keeps the running value and logs a warning): listen, tls, data_dir, http,
-// providers, drills, api (the management API reads its tokens at start) and log.format.
+// providers, api (the management API reads its tokens at start) and log.format.
 #pragma once
 
 #include <memory>
@@ -19,6 +19,7 @@
 #include "daemon/app/webhooks.h"
 #include "daemon/config/config.h"
 #include "daemon/core/action.h"
+#include "daemon/drill/model.h"
 #include "daemon/playbook/model.h"
 
 namespace firebreak::app {
@@ -26,6 +27,7 @@ namespace firebreak::app {
 struct LiveSet {
   std::shared_ptr<const config::Config> config;
   std::shared_ptr<const std::vector<playbook::PlaybookPtr>> playbooks;
+  std::shared_ptr<const std::vector<drill::DrillPtr>> drills;
   std::shared_ptr<Webhooks> webhooks;
 };
 using LiveSetPtr = std::shared_ptr<const LiveSet>;

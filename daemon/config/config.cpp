@@ -32,8 +32,8 @@ using Entry = YamlReader::Entry;
 namespace {
 
 const std::vector<std::string> kTopKeys = {
-    "listen", "tls",     "data_dir",  "playbooks", "drills", "dry_run", "allowed_env",
-    "log",    "sources", "providers", "api",       "limits", "http"};
+    "listen", "tls",     "data_dir",  "playbooks", "drills", "drill_catch_up", "dry_run",
+    "allowed_env", "log", "sources", "providers", "api", "limits", "http"};
 const std::vector<std::string> kTlsKeys = {"cert", "key", "client_ca"};
 const std::vector<std::string> kLogKeys = {"level", "format"};
 const std::vector<std::string> kSourceKeys = {"type",     "auth",    "rate_limit",
@@ -348,8 +348,13 @@ void ConfigReader::read(Config& cfg) {
   if (auto* e = f.find("tls")) readTls(*e, cfg);
   if (auto* e = f.find("data_dir")) cfg.data_dir = nonEmpty(*e, {}).value_or(cfg.data_dir);
   if (auto* e = f.find("playbooks")) cfg.playbooks = paths(*e, {}, false).value_or(cfg.playbooks);
-  if (auto* e = f.find("drills")) cfg.drills = paths(*e, {}, false).value_or(cfg.drills);
+  if (auto* e = f.find("drills")) {
+    cfg.drills = paths(*e, {}, false).value_or(cfg.drills);
+    cfg.drills_given = true;
+  }
   if (auto* e = f.find("dry_run")) cfg.dry_run = r_.boolean(*e, {}).value_or(false);
+  if (auto* e = f.find("drill_catch_up"))
+    cfg.drill_catch_up = r_.duration(*e, {}).value_or(cfg.drill_catch_up);
   if (auto* e = f.find("allowed_env")) {
     if (auto names = paths(*e, {}, true)) {
       for (size_t i = 0; i < names->size(); ++i) {

@@ -147,6 +147,10 @@ struct Config {
   std::string data_dir = "./var";
   std::vector<std::string> playbooks = {"./playbooks"};
   std::vector<std::string> drills = {"./drills"};
+  bool drills_given = false;  // the default ./drills may be missing; named paths may not
+  // A scheduled drill run missed while the daemon was down runs once at start-up when it was
+  // due at most this long ago; 0: never.
+  std::chrono::milliseconds drill_catch_up{std::chrono::hours(1)};
   bool dry_run = false;
   // Environment variables templates may read as env.<NAME>; no others are visible.
   std::vector<std::string> allowed_env;

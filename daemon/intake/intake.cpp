@@ -10,6 +10,13 @@
 
 namespace firebreak::intake {
 
+bool isDryRunDrillAlert(const core::Json& alert) {
+  if (!alert.is_object() || !alert.value("drill", false)) return false;
+  auto annotations = alert.find("annotations");
+  if (annotations == alert.end() || !annotations->is_object()) return true;
+  return annotations->value(kDrillModeAnnotation, std::string("dry-run")) != "live";
+}
+
 namespace {
 
 using core::Json;
@@ -214,7 +221,10 @@ core::awaitable<void> Intake::startRun(store::PendingStart pending) {
   } else {
     playbook::RunRequest req;
     req.playbook = pb;
-    req.trigger = pending.alert.value("drill", false) ? "drill" : "alert";
+    bool drill = pending.alert.value("drill", false);
+    req.trigger = drill ? "drill" : "alert";
+    // A dry-run drill says so on the alert it injects; its playbooks act on nothing.
+    if (drill) req.dry_run = isDryRunDrillAlert(pending.alert);
     req.alert = pending.alert;
     req.incident_id = pending.incident_id;
     req.run_id = pending.run_id;

@@ -44,6 +44,13 @@ struct IntakeStats {
   int64_t incidents_resolved = 0;
 };
 
+// A drill marks the alerts it injects (Alert::drill) and says in these annotations which drill
+// run injected it and whether its playbooks run dry.
+inline constexpr const char* kDrillRunAnnotation = "firebreak_drill_run";
+inline constexpr const char* kDrillModeAnnotation = "firebreak_drill_mode";  // dry-run | live
+// True for a drill's alert (its JSON, as Alert::toJson) unless the drill said live.
+bool isDryRunDrillAlert(const core::Json& alert);
+
 class Intake {
  public:
   using PlaybookSet = std::function<std::vector<playbook::PlaybookPtr>()>;

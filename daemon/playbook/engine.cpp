@@ -1193,6 +1193,57 @@ awaitable<Status> Engine::abort(const std::string& run_id, const std::string& wh
   co_return co_await asio::co_spawn(strand_, std::move(body), use_awaitable);
 }
 
+awaitable<Status> Engine::undo(const std::string& run_id, const std::string& reason) {
+  // A named lambda, not a temporary: see "GCC 12" in core/asio.h.
+  auto body = [this, run_id, reason]() -> awaitable<Status> {
+    if (active_.count(run_id))
+      co_return core::fail(ErrorCode::kFailedPrecondition,
+                           "run " + run_id + " is still running");
+    auto rec = store_.run(run_id);
+    if (!rec) co_return core::fail(rec.error());
+    if (!*rec) co_return core::fail(ErrorCode::kNotFound, "no run " + run_id);
+    if (!store::isFinal((*rec)->status))
+      co_return core::fail(ErrorCode::kFailedPrecondition,
+                           "run " + run_id + " has not ended: " +
+                               store::runStatusName((*rec)->status));
+    auto state = restore(**rec, ResumeMode::kContinue);
+    if (!state) co_return core::fail(state.error());
+    RunState& run = **state;
+    // What rollback() undoes: the main steps that succeeded (or were planned), in the order
+    // they started, as the run itself would have collected them.
+    std::vector<const StepRecord*> done;
+    for (const auto& [key, rec_step] : run.journal)
+      if (rec_step.stage == kMain && (rec_step.status == "succeeded" || rec_step.status == "planned"))
+        done.push_back(&rec_step);
+    std::sort(done.begin(), done.end(), [](const StepRecord* a, const StepRecord* b) {
+      return a->started_ms < b->started_ms;
+    });
+    for (const auto* s : done) {
+      const Step* step = run.playbook->findStep(s->step_id);
+      if (!step) continue;
+      run.steps[s->step_id] = Json{{"status", s->status}, {"output", s->output}};
+      run.completed.push_back({step, s->params, s->output});
+    }
+    {
+      TimelineEvent ev_{0, 0, run.record.incident_id, run_id, "", "run.undoing",
+                        "undoing run " + run_id + (reason.empty() ? "" : ": " + reason),
+                        Json::object()};
+      co_await record(std::move(ev_));
+    }
+    co_await rollback(run);
+    if (shutting_down_)
+      co_return core::fail(ErrorCode::kUnavailable,
+                           "undo of run " + run_id + " interrupted by shutdown");
+    {
+      TimelineEvent ev_{0, 0, run.record.incident_id, run_id, "", "run.undone",
+                        "run " + run_id + " undone", Json::object()};
+      co_await record(std::move(ev_));
+    }
+    co_return Status{};
+  };
+  co_return co_await asio::co_spawn(strand_, std::move(body), use_awaitable);
+}
+
 awaitable<Status> Engine::decide(const std::string& run_id, const std::string& step_id,
                                  bool approve, const std::string& who, const std::string& reason) {
   // A named lambda, not a temporary: see "GCC 12" in core/asio.h.

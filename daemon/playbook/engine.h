@@ -94,6 +94,11 @@ class Engine {
   core::awaitable<core::Status> abort(const std::string& run_id, const std::string& who,
                                       const std::string& reason);
 
+  // Undoes what a finished run did: each succeeded (or, dry, planned) step's undo, newest
+  // first, as a failed run is rolled back (a drill's injected fault). A step already undone is
+  // not undone again, so a repeat after a crash finishes the job.
+  core::awaitable<core::Status> undo(const std::string& run_id, const std::string& reason);
+
   // Decides a pending approval of a running run (also picked up from the store by polling,
   // so another process may write the decision).
   core::awaitable<core::Status> decide(const std::string& run_id, const std::string& step_id,

@@ -136,6 +136,19 @@ class Compiler {
   Compiler(std::string_view text, const std::string& file, const core::ProviderRegistry& registry)
       : text_(text), r_(text, file), registry_(registry) {}
 
+  // The steps of one key of another document's root (a drill's), as their own playbook.
+  tl::expected<PlaybookPtr, Diagnostics> runSection(const StepSection& section) {
+    try {
+      auto pb = compileSection(section);
+      if (r_.failed()) return tl::unexpected(r_.takeErrors());
+      return pb;
+    } catch (const std::exception& e) {
+      r_.error({r_.file(), 1, 1}, std::string("internal error reading the steps: ") + e.what(),
+               {});
+      return tl::unexpected(r_.takeErrors());
+    }
+  }
+
   // Compiles the document; with `skip_other_kinds`, a file of another kind (Drill) answers
   // nullptr without errors.
   tl::expected<PlaybookPtr, Diagnostics> run(bool skip_other_kinds) {
@@ -153,6 +166,7 @@ class Compiler {
 
  private:
   PlaybookPtr compile(bool skip_other_kinds);
+  PlaybookPtr compileSection(const StepSection& section);
   void compileMetadata(const Entry& e, Playbook& pb);
   void compileTrigger(const Entry& e, Playbook& pb);
   void compileMatch(const Entry& e, Trigger& trigger);
@@ -240,6 +254,61 @@ PlaybookPtr Compiler::compile(bool skip_other_kinds) {
   if (auto* e = f.find("steps")) pb->steps = compileSteps(*e, "step", {}, 1, false);
   if (auto* e = f.find("on_failure")) pb->on_failure = compileSteps(*e, "on_failure", {}, 1, true);
   checkReferences();
+  return pb;
+}
+
+PlaybookPtr Compiler::compileSection(const StepSection& section) {
+  auto doc = r_.parse();
+  if (!doc || !doc->IsMap()) return nullptr;  // the document's own loader reports that
+  YAML::Node root = *doc;
+  std::optional<Entry> entry;
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    if (it->first.IsScalar() && it->first.Scalar() == section.key)
+      entry = Entry{section.key, it->first, it->second};
+  }
+  if (!entry) return nullptr;
+  if (section.single) {
+    if (!entry->value.IsMap()) {
+      r_.error(r_.loc(*entry), "'" + section.key + "' must be a mapping, not " +
+                                   YamlReader::describe(entry->value), {});
+      return nullptr;
+    }
+    YAML::Node step = entry->value;
+    if (!step["id"]) step["id"] = section.key;
+    YAML::Node list(YAML::NodeType::Sequence);
+    list.push_back(step);
+    // A new Entry, not an assignment: assigning a YAML::Node writes through to the node.
+    entry.emplace(Entry{section.key, entry->key, list});
+  }
+  // What the caller adds to the steps of some actions (a drill's scope for its chaos steps),
+  // before they are checked against the actions' parameters.
+  if (!section.extra_with.empty() && entry->value.IsSequence()) {
+    for (auto step : entry->value) {
+      if (!step.IsMap() || !step["action"] || !step["action"].IsScalar()) continue;
+      if (step["action"].Scalar().rfind(section.with_prefix, 0) != 0) continue;
+      if (step["with"] && !step["with"].IsMap()) continue;  // reported by the step's checks
+      for (const auto& [key, value] : section.extra_with.items())
+        if (!step["with"][key]) step["with"][key] = YAML::Load(value.dump());
+    }
+  }
+  auto pb = std::make_shared<Playbook>();
+  pb->name = section.name;
+  pb->file = r_.file();
+  pb->loc = r_.loc(entry->key);
+  pb->trigger.manual_only = true;
+  pb->steps = compileSteps(*entry, section.key, {}, 1, false);
+  checkReferences();
+  if (r_.failed()) return nullptr;
+  // The engine stores the source of what it runs and compiles it again to resume: a playbook
+  // document of these steps. JSON is YAML, and keeps every string quoted as a string.
+  auto steps = r_.json(entry->value, section.key, 1);
+  if (!steps) return nullptr;
+  Json document = {{"apiVersion", std::string(kApiVersion)},
+                   {"kind", std::string(kKind)},
+                   {"metadata", {{"name", section.name}}},
+                   {"steps", std::move(*steps)}};
+  pb->source = document.dump(2);
+  pb->hash = sha256Hex(pb->source);
   return pb;
 }
 
@@ -827,8 +896,9 @@ void Compiler::checkReferences() {
   }
 }
 
-// Reads a whole file, refusing anything larger than a playbook can be.
-tl::expected<std::string, core::Error> readText(const std::string& path) {
+}  // namespace
+
+tl::expected<std::string, core::Error> readYamlFile(const std::string& path) {
   std::error_code ec;
   auto status = std::filesystem::status(path, ec);
   if (ec || !std::filesystem::exists(status))
@@ -860,10 +930,12 @@ tl::expected<std::string, core::Error> readText(const std::string& path) {
   return out;
 }
 
+namespace {
+
 tl::expected<PlaybookPtr, Diagnostics> loadFile(const std::string& path,
                                                 const core::ProviderRegistry& registry,
                                                 bool skip_other_kinds) {
-  auto text = readText(path);
+  auto text = readYamlFile(path);
   if (!text) return tl::unexpected(Diagnostics{text.error()});
   return Compiler(*text, path, registry).run(skip_other_kinds);
 }
@@ -907,28 +979,48 @@ tl::expected<PlaybookPtr, Diagnostics> compilePlaybook(std::string_view yaml_tex
   return Compiler(yaml_text, file, registry).run(false);
 }
 
+tl::expected<PlaybookPtr, Diagnostics> compileStepSection(std::string_view yaml_text,
+                                                          const std::string& file,
+                                                          const core::ProviderRegistry& registry,
+                                                          const StepSection& section) {
+  auto pb = Compiler(yaml_text, file, registry).runSection(section);
+  if (!pb || !*pb) return pb;
+  // A resume compiles the generated document: it must compile as these steps did. The steps
+  // kept are these, with their places in the document they came from.
+  auto generated = compilePlaybook((*pb)->source, file, registry);
+  if (!generated) return generated;
+  return pb;
+}
+
 tl::expected<PlaybookPtr, Diagnostics> loadPlaybookFile(const std::string& path,
                                                         const core::ProviderRegistry& registry) {
   return loadFile(path, registry, false);
+}
+
+std::vector<std::string> listYamlFiles(const std::vector<std::string>& paths,
+                                       Diagnostics& errors) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> files;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    auto status = fs::status(path, ec);
+    if (ec || !fs::exists(status)) {
+      errors.emplace_back(ErrorCode::kNotFound, "no such file or directory",
+                          core::SourceLoc{path});
+    } else if (fs::is_directory(status)) {
+      listDirectory(path, files, errors);
+    } else {
+      files.push_back(path);
+    }
+  }
+  return files;
 }
 
 LoadReport loadPlaybooks(const std::vector<std::string>& paths,
                          const core::ProviderRegistry& registry) {
   namespace fs = std::filesystem;
   LoadReport report;
-  std::vector<std::string> files;
-  for (const auto& path : paths) {
-    std::error_code ec;
-    auto status = fs::status(path, ec);
-    if (ec || !fs::exists(status)) {
-      report.errors.emplace_back(ErrorCode::kNotFound, "no such file or directory",
-                                 core::SourceLoc{path});
-    } else if (fs::is_directory(status)) {
-      listDirectory(path, files, report.errors);
-    } else {
-      files.push_back(path);
-    }
-  }
+  std::vector<std::string> files = listYamlFiles(paths, report.errors);
   // The same file named twice (a directory and a file in it) is loaded once.
   std::set<std::string> seen;
   std::map<std::string, PlaybookPtr> by_name;

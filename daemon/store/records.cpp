@@ -29,4 +29,6 @@ bool isFinal(RunStatus status) {
          status == RunStatus::kAborted || status == RunStatus::kDenied;
 }
 
+bool isFinalDrillStatus(std::string_view status) { return status != "running"; }
+
 }  // namespace firebreak::store

@@ -162,6 +162,31 @@ struct SilenceRecord {
   int64_t ends_at_ms = 0;
 };
 
+// One run of a drill, journaled at every stage so that a crash in the middle still ends with
+// the rollback done: start-up finds it unfinished and carries on from its stage.
+struct DrillRunRecord {
+  std::string id;
+  std::string drill;            // name
+  std::string drill_file;
+  std::string drill_source;     // the YAML it started with: a resume uses exactly this
+  std::string trigger;          // schedule | catch-up | manual
+  bool dry_run = true;
+  std::string stage;            // steady_state | inject | watch | rollback | done
+  std::string status;           // running | passed | failed | aborted | error
+  std::string error;            // why it aborted, failed its probes, or could not run
+  std::string incident_id;      // the incident the fault caused, once seen
+  Json runs = Json::array();    // [{id, role: inject | playbook | rollback, playbook}]
+  Json objectives = Json::array();  // [{name, definition, target_ms, measured_ms, passed}]
+  Json probes = Json::array();  // [{id, when: steady_state | stop_if | after, at_ms, ok, message}]
+  Json measured = Json::object();   // {injected_ms, detected_ms, first_action_ms, contained_ms,
+                                    //  recovered_ms}: what the objectives were judged on
+  int64_t scheduled_ms = 0;     // the scheduled time it stands for (0: on demand)
+  int64_t started_ms = 0;
+  int64_t injected_ms = 0;      // 0: nothing injected
+  int64_t finished_ms = 0;
+};
+bool isFinalDrillStatus(std::string_view status);
+
 struct RunFilter {
   std::optional<RunStatus> status;
   std::string incident_id;

@@ -74,6 +74,26 @@ Json toJson(const IncidentRecord& i) {
               {"drill", i.drill}};
 }
 
+Json toJson(const DrillRunRecord& d) {
+  return Json{{"id", d.id},
+              {"drill", d.drill},
+              {"file", d.drill_file},
+              {"trigger", d.trigger},
+              {"dry_run", d.dry_run},
+              {"stage", d.stage},
+              {"status", d.status},
+              {"error", d.error},
+              {"incident_id", d.incident_id},
+              {"runs", d.runs},
+              {"objectives", d.objectives},
+              {"probes", d.probes},
+              {"measured", d.measured},
+              {"scheduled", timeOrEmpty(d.scheduled_ms)},
+              {"started", core::formatTime(d.started_ms)},
+              {"injected", timeOrEmpty(d.injected_ms)},
+              {"finished", timeOrEmpty(d.finished_ms)}};
+}
+
 Json toJson(const SilenceRecord& s, int64_t now_ms) {
   return Json{{"id", s.id},
               {"matchers", s.matchers},

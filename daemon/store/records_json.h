@@ -16,6 +16,7 @@ core::Json toJson(const ApprovalRecord& approval);
 core::Json toJson(const TimelineEvent& event);
 core::Json toJson(const IncidentRecord& incident);
 core::Json toJson(const AlertRecord& alert);
+core::Json toJson(const DrillRunRecord& drill_run);
 // `active` is whether it applies at `now_ms`.
 core::Json toJson(const SilenceRecord& silence, int64_t now_ms);
 

@@ -53,6 +53,7 @@ class WriteTx {
   virtual Status insertSilence(const SilenceRecord& silence) = 0;
   // Ends an active silence at at_ms; false when it is unknown or already over.
   virtual Result<bool> expireSilence(const std::string& id, int64_t at_ms) = 0;
+  virtual Status upsertDrillRun(const DrillRunRecord& run) = 0;  // key: id
 };
 
 class Store {
@@ -98,6 +99,13 @@ class Store {
   virtual Result<std::optional<SilenceRecord>> silence(const std::string& id) const = 0;
   // Active at now_ms (started, not ended); with include_expired, every silence. Newest first.
   virtual Result<std::vector<SilenceRecord>> silences(int64_t now_ms, bool include_expired) const = 0;
+
+  virtual Result<std::optional<DrillRunRecord>> drillRun(const std::string& id) const = 0;
+  // Newest first; drill "" for every drill.
+  virtual Result<std::vector<DrillRunRecord>> drillRuns(const std::string& drill,
+                                                        int limit) const = 0;
+  // Drill runs whose status is running: a crash interrupted them.
+  virtual Result<std::vector<DrillRunRecord>> unfinishedDrillRuns() const = 0;
 };
 
 }  // namespace firebreak::store

@@ -26,6 +26,8 @@
 #include "daemon/app/webhooks.h"
 #include "daemon/config/config.h"
 #include "daemon/http/server.h"
+#include "daemon/drill/runner.h"
+#include "daemon/drill/scheduler.h"
 #include "daemon/intake/intake.h"
 #include "daemon/playbook/loader.h"
 
@@ -180,6 +182,41 @@ int main(int argc, char** argv) {
     log->error("{}", api.error().str());
     return 1;
   }
+  // Drills: the runner, and the scheduler that starts them on their schedules.
+  auto drills = [&] { return *live.current()->drills; };
+  fb::drill::DrillRunnerOptions drill_options;
+  drill_options.on_finished = [&](const fb::store::DrillRunRecord& run) {
+    (void)run;
+  };
+  fb::drill::DrillRunner drill_runner(runtime.io().get_executor(), runtime.store(),
+                                      runtime.engine(), intake, runtime.registry(),
+                                      runtime.clock(), log, drill_options);
+  fb::drill::SchedulerHooks hooks;
+  hooks.start = [&](const fb::drill::DrillPtr& d, const std::string& trigger, int64_t at) {
+    fb::drill::DrillStart how;
+    how.trigger = trigger;
+    how.scheduled_ms = at;
+    auto start = [&drill_runner, d, how]() -> fb::core::awaitable<void> {
+      auto started = co_await drill_runner.start(d, how);
+      if (!started) spdlog::error("drill '{}': {}", d->name, started.error().str());
+    };
+    fb::asio::co_spawn(runtime.io(), std::move(start), fb::asio::detached);
+    return true;
+  };
+  hooks.running = [&](const std::string& name) { return drill_runner.running(name); };
+  hooks.last_scheduled = [&](const std::string& name) -> std::optional<int64_t> {
+    auto runs = runtime.store().drillRuns(name, 50);
+    if (!runs) return std::nullopt;
+    for (const auto& r : *runs)
+      if (r.trigger == "schedule" || r.trigger == "catch-up") return r.scheduled_ms;
+    return std::nullopt;
+  };
+  fb::drill::DrillScheduler scheduler(hooks, config->drill_catch_up.count(), log);
+  (*api)->setDrills(drills, &drill_runner,
+                    [&](const std::string& name) { return scheduler.nextRun(name); });
+  log->info("{} drill(s) loaded from {}", live.current()->drills->size(),
+            fmt::join(config->drills, ", "));
+
   fb::http::Limits limits;
   limits.max_header_bytes = config->http.max_header_bytes;
   limits.max_body_bytes = config->http.max_body_bytes;
@@ -213,6 +250,9 @@ int main(int argc, char** argv) {
         auto resumed = co_await runtime.engine().resumeAll();
         if (!resumed) log->error("resuming runs: {}", resumed.error().str());
         co_await intake.startPending();
+        // After the engine's: a drill's rollback may wait for a run resumed above.
+        co_await drill_runner.resumeAll();
+        scheduler.runOn(runtime.io().get_executor(), runtime.clock(), drills);
       },
       fb::asio::detached);
 
@@ -280,6 +320,8 @@ int main(int argc, char** argv) {
           runtime.io(),
           [&]() -> fb::core::awaitable<void> {
             co_await (*server)->drain();
+            scheduler.stop();
+            drill_runner.shutdown();
             runtime.engine().shutdown();
             fb::asio::steady_timer grace(runtime.io(), std::chrono::milliseconds(200));
             co_await grace.async_wait(fb::core::use_awaitable);

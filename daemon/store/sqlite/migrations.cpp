@@ -219,11 +219,40 @@ constexpr std::string_view kMigration5 = R"sql(
 DROP INDEX alerts_by_fingerprint;
 )sql";
 
+// Migration 6: drill runs, each journaled at every stage. The `drills` and `drill_runs` tables
+// of migration 1 were never written: a drill's last run is the newest of its drill runs.
+constexpr std::string_view kMigration6 = R"sql(
+DROP TABLE drills;
+DROP TABLE drill_runs;
+CREATE TABLE drill_runs (
+  id TEXT PRIMARY KEY,
+  drill TEXT NOT NULL,
+  drill_file TEXT NOT NULL DEFAULT '',
+  drill_source TEXT NOT NULL DEFAULT '',
+  trigger TEXT NOT NULL DEFAULT '',
+  dry_run INTEGER NOT NULL DEFAULT 1,
+  stage TEXT NOT NULL DEFAULT '',
+  status TEXT NOT NULL,
+  error TEXT NOT NULL DEFAULT '',
+  incident_id TEXT NOT NULL DEFAULT '',
+  runs_json TEXT NOT NULL DEFAULT '[]',
+  objectives_json TEXT NOT NULL DEFAULT '[]',
+  probes_json TEXT NOT NULL DEFAULT '[]',
+  measured_json TEXT NOT NULL DEFAULT '{}',
+  scheduled_ms INTEGER NOT NULL DEFAULT 0,
+  started_ms INTEGER NOT NULL,
+  injected_ms INTEGER NOT NULL DEFAULT 0,
+  finished_ms INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX drill_runs_by_drill ON drill_runs (drill, started_ms);
+CREATE INDEX drill_runs_running ON drill_runs (started_ms) WHERE status = 'running';
+)sql";
+
 }  // namespace
 
 const std::vector<std::string_view>& migrations() {
   static const std::vector<std::string_view> all = {kMigration1, kMigration2, kMigration3,
-                                                    kMigration4, kMigration5};
+                                                    kMigration4, kMigration5, kMigration6};
   return all;
 }
 

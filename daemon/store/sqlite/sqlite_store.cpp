@@ -222,6 +222,36 @@ Result<AlertRecord> alertFromRow(const Query& q) {
   return a;
 }
 
+const std::string kDrillRunColumns =
+    "id, drill, drill_file, drill_source, trigger, dry_run, stage, status, error, incident_id, "
+    "runs_json, objectives_json, probes_json, measured_json, scheduled_ms, started_ms, "
+    "injected_ms, finished_ms";
+
+Result<DrillRunRecord> drillRunFromRow(const Query& q) {
+  DrillRunRecord d;
+  d.id = q.text(0);
+  d.drill = q.text(1);
+  d.drill_file = q.text(2);
+  d.drill_source = q.text(3);
+  d.trigger = q.text(4);
+  d.dry_run = q.boolean(5);
+  d.stage = q.text(6);
+  d.status = q.text(7);
+  d.error = q.text(8);
+  d.incident_id = q.text(9);
+  Json* targets[] = {&d.runs, &d.objectives, &d.probes, &d.measured};
+  for (int i = 0; i < 4; ++i) {
+    auto value = q.json(10 + i);
+    if (!value) return core::fail(prefixed(value.error(), "drill run " + d.id + ": "));
+    *targets[i] = std::move(*value);
+  }
+  d.scheduled_ms = q.integer(14);
+  d.started_ms = q.integer(15);
+  d.injected_ms = q.integer(16);
+  d.finished_ms = q.integer(17);
+  return d;
+}
+
 const std::string kSilenceColumns =
     "id, matchers_json, created_by, reason, starts_at_ms, ends_at_ms";
 
@@ -654,5 +684,43 @@ SqliteStoreStats SqliteStore::stats() const {
 }
 
 Status SqliteStore::checkpoint() { return checkpointer_->checkpointNow(); }
+
+Result<std::optional<DrillRunRecord>> SqliteStore::drillRun(const std::string& id) const {
+  static const std::string sql = "SELECT " + kDrillRunColumns + " FROM drill_runs WHERE id = ?";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::optional<DrillRunRecord>> {
+    auto query = Query::prepare(conn, sql, "loading drill run " + id);
+    if (!query) return core::fail(query.error());
+    query->bind(id);
+    return first<DrillRunRecord>(*query, drillRunFromRow);
+  });
+}
+
+Result<std::vector<DrillRunRecord>> SqliteStore::drillRuns(const std::string& drill,
+                                                           int limit) const {
+  static const std::string one = "SELECT " + kDrillRunColumns +
+                                 " FROM drill_runs WHERE drill = ?1"
+                                 " ORDER BY started_ms DESC, rowid DESC LIMIT ?2";
+  static const std::string all = "SELECT " + kDrillRunColumns +
+                                 " FROM drill_runs WHERE ?1 = ?1"
+                                 " ORDER BY started_ms DESC, rowid DESC LIMIT ?2";
+  int64_t max = limit > 0 ? limit : -1;  // SQLite: negative is no limit
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<DrillRunRecord>> {
+    auto query = Query::prepare(conn, drill.empty() ? all : one, "listing drill runs");
+    if (!query) return core::fail(query.error());
+    query->bind(drill, max);
+    return collect<DrillRunRecord>(*query, drillRunFromRow);
+  });
+}
+
+Result<std::vector<DrillRunRecord>> SqliteStore::unfinishedDrillRuns() const {
+  static const std::string sql = "SELECT " + kDrillRunColumns +
+                                 " FROM drill_runs WHERE status = 'running'"
+                                 " ORDER BY started_ms, rowid";
+  return withReader(*readers_, path_, [&](Connection& conn) -> Result<std::vector<DrillRunRecord>> {
+    auto query = Query::prepare(conn, sql, "listing unfinished drill runs");
+    if (!query) return core::fail(query.error());
+    return collect<DrillRunRecord>(*query, drillRunFromRow);
+  });
+}
 
 }  // namespace firebreak::store

@@ -100,6 +100,9 @@ class SqliteStore final : public Store {
   Result<std::vector<PendingStart>> pendingStarts() const override;
   Result<std::optional<SilenceRecord>> silence(const std::string& id) const override;
   Result<std::vector<SilenceRecord>> silences(int64_t now_ms, bool include_expired) const override;
+  Result<std::optional<DrillRunRecord>> drillRun(const std::string& id) const override;
+  Result<std::vector<DrillRunRecord>> drillRuns(const std::string& drill, int limit) const override;
+  Result<std::vector<DrillRunRecord>> unfinishedDrillRuns() const override;
 
   const std::string& path() const { return path_; }
   int schemaVersion() const { return schema_version_; }

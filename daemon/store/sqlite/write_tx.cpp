@@ -175,6 +175,17 @@ Status SqliteWriteTx::insertSilence(const SilenceRecord& si) {
       si.ends_at_ms);
 }
 
+Status SqliteWriteTx::upsertDrillRun(const DrillRunRecord& d) {
+  return write(
+      "INSERT OR REPLACE INTO drill_runs (id, drill, drill_file, drill_source, trigger, dry_run,"
+      " stage, status, error, incident_id, runs_json, objectives_json, probes_json, measured_json,"
+      " scheduled_ms, started_ms, injected_ms, finished_ms)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+      "writing drill run " + d.id, d.id, d.drill, d.drill_file, d.drill_source, d.trigger,
+      d.dry_run, d.stage, d.status, d.error, d.incident_id, d.runs, d.objectives, d.probes,
+      d.measured, d.scheduled_ms, d.started_ms, d.injected_ms, d.finished_ms);
+}
+
 Result<bool> SqliteWriteTx::expireSilence(const std::string& id, int64_t at_ms) {
   auto query = Query::prepare(
       conn_, "UPDATE silences SET ends_at_ms = ?2 WHERE id = ?1 AND ends_at_ms > ?2",

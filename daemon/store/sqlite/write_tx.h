@@ -37,6 +37,7 @@ class SqliteWriteTx final : public WriteTx {
   Status removePendingStart(const std::string& run_id) override;
   Status insertSilence(const SilenceRecord& silence) override;
   Result<bool> expireSilence(const std::string& id, int64_t at_ms) override;
+  Status upsertDrillRun(const DrillRunRecord& run) override;
 
   // Called by the writer around each request.
   void beginRequest() { first_error_.reset(); }

@@ -143,7 +143,7 @@ TEST_F(SqliteStoreTest, OpenCreatesTheParentDirectoryAndTheLatestSchema) {
   EXPECT_EQ(raw.queryInt("PRAGMA user_version"), sqlite::latestSchemaVersion());
   EXPECT_EQ(raw.queryText("PRAGMA journal_mode"), "wal");
   for (const char* table : {"alerts", "incidents", "runs", "steps", "timeline", "approvals",
-                            "silences", "drills", "drill_runs", "audit", "settings", "breakers",
+                            "silences", "drill_runs", "audit", "settings", "breakers",
                             "dedup"}) {
     EXPECT_EQ(raw.queryInt(std::string("SELECT count(*) FROM sqlite_master WHERE type = 'table' "
                                        "AND name = '") + table + "'"),
