@@ -212,6 +212,45 @@ on_failure:
   EXPECT_TRUE(destroy_->executed[0].undo_state.is_null());
 }
 
+TEST_F(EngineTest, UndoOfAFinishedRunUndoesItsStepsNewestFirstAndOnlyOnce) {
+  makeEngine();
+  auto pb = compile(std::string(kHeader) + R"(steps:
+  - { id: first, action: test.destroy, with: { value: one } }
+  - { id: look, action: test.ok }
+  - { id: second, action: test.destroy, with: { value: two } }
+)");
+  auto run = runToEnd(pb);
+  ASSERT_EQ(run.status, RunStatus::kSucceeded);
+  EXPECT_TRUE(restore_->executed.empty());
+  // Still running (or unknown) runs are refused.
+  EXPECT_FALSE(block(engine_->undo("r-unknown", "test")));
+
+  ASSERT_TRUE(block(engine_->undo(run.id, "drill rollback")));
+  ASSERT_EQ(restore_->executed.size(), 2u);
+  EXPECT_EQ(restore_->executed[0].params["value"], "two");
+  EXPECT_EQ(restore_->executed[1].params["value"], "one");
+  EXPECT_EQ(restore_->executed[0].undo_state["echo"]["value"], "two");
+  EXPECT_EQ(restore_->executed[0].idempotency_key, run.id + ":undo:second");
+  // A repeat (a drill's rollback after a restart) undoes nothing twice.
+  ASSERT_TRUE(block(engine_->undo(run.id, "again")));
+  EXPECT_EQ(restore_->executed.size(), 2u);
+  EXPECT_EQ(statusOf(run.id), RunStatus::kSucceeded);
+  bool undone = false;
+  for (const auto& e : events_) undone = undone || (e.kind == "run.undone" && e.run_id == run.id);
+  EXPECT_TRUE(undone);
+}
+
+TEST_F(EngineTest, UndoOfADryRunPlansTheUndos) {
+  makeEngine();
+  auto pb = compile(std::string(kHeader) + R"(steps:
+  - { id: first, action: test.destroy, with: { value: one } }
+)");
+  auto run = runToEnd(pb, Json::object(), /*dry=*/true);
+  ASSERT_TRUE(block(engine_->undo(run.id, "dry")));
+  EXPECT_TRUE(restore_->executed.empty());
+  EXPECT_EQ(restore_->planned.size(), 1u);
+}
+
 TEST_F(EngineTest, StepTimeoutFailsTheStep) {
   makeEngine();
   ok_->delay = std::chrono::seconds(20);

@@ -1093,3 +1093,82 @@ TEST_F(SqliteStoreTest, PendingStartsSurviveReopenUntilRemoved) {
 
 }  // namespace
 }  // namespace firebreak::store
+
+namespace firebreak::store {
+namespace {
+
+TEST_F(SqliteStoreTest, DrillRunsRoundTripListNewestFirstAndFindTheUnfinished) {
+  auto store = open();
+  ASSERT_TRUE(store);
+  DrillRunRecord a;
+  a.id = "drill-a";
+  a.drill = "weekly";
+  a.drill_file = "drills/weekly.yaml";
+  a.drill_source = "kind: Drill";
+  a.trigger = "schedule";
+  a.dry_run = false;
+  a.stage = "watch";
+  a.status = "running";
+  a.incident_id = "inc-1";
+  a.runs = Json::array({Json{{"id", "r-1"}, {"role", "playbook"}}});
+  a.objectives = Json::array({Json{{"name", "contained_within"}, {"target_ms", 60000}}});
+  a.probes = Json::array({Json{{"when", "steady_state"}, {"ok", true}}});
+  a.measured = Json{{"contained_ms", 1234}};
+  a.scheduled_ms = 1000;
+  a.started_ms = 1001;
+  a.injected_ms = 1002;
+  DrillRunRecord b = a;
+  b.id = "drill-b";
+  b.status = "passed";
+  b.stage = "done";
+  b.started_ms = 2000;
+  b.finished_ms = 2500;
+  DrillRunRecord other = a;
+  other.id = "drill-c";
+  other.drill = "monthly";
+  other.status = "failed";
+  ASSERT_TRUE(commit(*store, [&](WriteTx& tx) -> Status {
+    for (const auto* d : {&a, &b, &other})
+      if (auto ok = tx.upsertDrillRun(*d); !ok) return ok;
+    return {};
+  }));
+  auto got = store->drillRun("drill-a");
+  ASSERT_TRUE(got && got->has_value());
+  const auto& r = **got;
+  EXPECT_EQ(r.drill, "weekly");
+  EXPECT_EQ(r.drill_file, "drills/weekly.yaml");
+  EXPECT_EQ(r.drill_source, "kind: Drill");
+  EXPECT_EQ(r.trigger, "schedule");
+  EXPECT_FALSE(r.dry_run);
+  EXPECT_EQ(r.stage, "watch");
+  EXPECT_EQ(r.incident_id, "inc-1");
+  EXPECT_EQ(r.runs, a.runs);
+  EXPECT_EQ(r.objectives, a.objectives);
+  EXPECT_EQ(r.probes, a.probes);
+  EXPECT_EQ(r.measured, a.measured);
+  EXPECT_EQ(r.scheduled_ms, 1000);
+  EXPECT_EQ(r.injected_ms, 1002);
+
+  auto weekly = store->drillRuns("weekly", 10);
+  ASSERT_TRUE(weekly);
+  ASSERT_EQ(weekly->size(), 2u);
+  EXPECT_EQ((*weekly)[0].id, "drill-b");
+  auto all = store->drillRuns("", 0);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 3u);
+  auto running = store->unfinishedDrillRuns();
+  ASSERT_TRUE(running);
+  ASSERT_EQ(running->size(), 1u);
+  EXPECT_EQ((*running)[0].id, "drill-a");
+
+  // An update replaces the record.
+  a.status = "error";
+  ASSERT_TRUE(commit(*store, [&](WriteTx& tx) { return tx.upsertDrillRun(a); }));
+  running = store->unfinishedDrillRuns();
+  ASSERT_TRUE(running);
+  EXPECT_TRUE(running->empty());
+  EXPECT_FALSE(*store->drillRun("nope"));
+}
+
+}  // namespace
+}  // namespace firebreak::store
