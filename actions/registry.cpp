@@ -3,6 +3,7 @@
 #include "actions/aws/provider.h"
 #include "actions/backup/backup.h"
 #include "actions/builtin/builtin.h"
+#include "actions/chaos/chaos.h"
 
 namespace firebreak::actions {
 
@@ -10,6 +11,7 @@ core::Status registerAllActions(core::ProviderRegistry& registry, const core::Ac
   if (auto s = builtin::registerActions(registry, env); !s) return s;
   if (auto s = backup::registerActions(registry, env); !s) return s;
   if (auto s = aws::registerActions(registry, env); !s) return s;
+  if (auto s = chaos::registerActions(registry, env); !s) return s;
   return {};
 }
 

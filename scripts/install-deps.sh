@@ -15,6 +15,8 @@ packages=(
   prometheus-alertmanager                # the real sender in integration tests
   systemd                                # systemd-analyze verify of systemd/firebreakd.service
   nginx                                  # bench/ingest's reference server (run unprivileged)
+  nftables iproute2                      # chaos.block_port and its test's network namespace
+  chromium                               # renders the HTML reports in tests/integration/test_reports.py
 )
 
 missing=()
