@@ -78,5 +78,6 @@ void addSilence(CLI::App& app, Globals& g);
 void addToken(CLI::App& app, Globals& g);
 void addPermissions(CLI::App& app, Globals& g);
 void addDrill(CLI::App& app, Globals& g);
+void addReport(CLI::App& app, Globals& g);
 
 }  // namespace firebreak::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   addToken(app, g);
   addPermissions(app, g);
   addDrill(app, g);
+  addReport(app, g);
 
   try {
     app.parse(argc, argv);

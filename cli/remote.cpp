@@ -83,7 +83,7 @@ int needsServer(const std::string& verb) {
 
 core::Result<RemoteReply> callServer(const Globals& g, const std::string& method,
                                      const std::string& path,
-                                     const std::optional<core::Json>& body) {
+                                     const std::optional<core::Json>& body, bool text_body) {
   const std::string server = serverOf(g);
   if (server.rfind("http://", 0) != 0 && server.rfind("https://", 0) != 0)
     return core::fail(core::ErrorCode::kInvalidArgument,
@@ -101,7 +101,7 @@ core::Result<RemoteReply> callServer(const Globals& g, const std::string& method
   std::string received;
   char errbuf[CURL_ERROR_SIZE] = {0};
   struct curl_slist* headers = nullptr;
-  headers = curl_slist_append(headers, "Accept: application/json");
+  headers = curl_slist_append(headers, text_body ? "Accept: */*" : "Accept: application/json");
   if (body) headers = curl_slist_append(headers, "Content-Type: application/json");
   std::string auth;
   if (!token->empty()) {
@@ -143,6 +143,10 @@ core::Result<RemoteReply> callServer(const Globals& g, const std::string& method
                       "cannot reach " + server + ": " + why(rc, errbuf));
   RemoteReply reply;
   reply.status = status;
+  if (text_body && status >= 200 && status < 300) {
+    reply.text = std::move(received);
+    return reply;
+  }
   reply.body = core::Json::parse(received, nullptr, false);
   if (reply.body.is_discarded())
     return core::fail(core::ErrorCode::kInternal,

@@ -19,13 +19,16 @@ inline bool useRemote(const Globals& g, bool local) { return !local && !serverOf
 struct RemoteReply {
   long status = 0;
   core::Json body;
+  std::string text;  // the body as received (text_body calls)
 };
 
 // One request; errors are for people ("cannot reach http://127.0.0.1:9095: connection
-// refused"). Any HTTP status is a reply.
+// refused"). Any HTTP status is a reply. With text_body, a 2xx body need not be JSON (it is in
+// `text`; `body` is null then) and any media type is accepted.
 core::Result<RemoteReply> callServer(const Globals& g, const std::string& method,
                                      const std::string& path,
-                                     const std::optional<core::Json>& body = std::nullopt);
+                                     const std::optional<core::Json>& body = std::nullopt,
+                                     bool text_body = false);
 
 // As callServer, but a status other than 2xx is printed ("401: token not accepted") and
 // sets g.exit_code (2 for 400, else 1): nullopt then.

@@ -6,6 +6,7 @@
 
 #include "daemon/core/duration.h"
 #include "daemon/intake/silence.h"
+#include "daemon/report/report.h"
 #include "daemon/store/records_json.h"
 
 namespace firebreak::app {
@@ -86,6 +87,7 @@ const std::vector<Api::Bound>& Api::table() {
       {{"POST", "/api/v1/drills/{drill}/run", R::kResponder}, &Api::runDrill},
       {{"GET", "/api/v1/drills/{drill}/history", R::kViewer}, &Api::drillHistory},
       {{"GET", "/api/v1/drill-runs/{drill_run}", R::kViewer}, &Api::showDrillRun},
+      {{"GET", "/api/v1/reports/{id}", R::kViewer}, &Api::showReport},
   };
   return all;
 }
@@ -111,9 +113,16 @@ core::Result<std::unique_ptr<Api>> Api::create(const config::Config& config, sto
                                                std::shared_ptr<spdlog::logger> log) {
   auto auth = TokenAuth::create(config.api.tokens);
   if (!auth) return core::fail(auth.error());
-  return std::unique_ptr<Api>(new Api(store, engine, intake, clock, std::move(playbooks),
-                                      std::move(*auth), std::move(log)));
+  auto api = std::unique_ptr<Api>(new Api(store, engine, intake, clock, std::move(playbooks),
+                                          std::move(*auth), std::move(log)));
+  api->reports_ =
+      std::make_unique<report::ReportWriter>(store, clock, config.data_dir, api->log_);
+  report::ReportWriter* writer = api->reports_.get();
+  intake.setOnResolved([writer](const std::string& id) { writer->schedule(id); });
+  return api;
 }
+
+Api::~Api() { intake_.setOnResolved(nullptr); }
 
 std::string Api::newId(const char* prefix) {
   unsigned char rnd[4];
@@ -129,6 +138,8 @@ core::awaitable<http::Response> Api::handle(http::Request& request, const http::
   std::string_view query = qpos == std::string_view::npos ? "" : target.substr(qpos + 1);
   std::string method(request.method_string().data(), request.method_string().size());
   auto reply = [&](const Reply& r) {
+    if (!r.content_type.empty())
+      return http::makeResponse(request, r.status, r.text, r.content_type);
     return http::makeResponse(request, r.status, r.body.dump(-1, ' ', false,
                                                              Json::error_handler_t::replace));
   };
@@ -267,6 +278,7 @@ core::awaitable<Reply> Api::resolveIncident(Call& call) {
   });
   if (!s) co_return fromError(s.error());
   if (!closed) co_return errorReply(409, "incident " + id + " is already resolved");
+  if (reports_) reports_->schedule(id);
   auto after = store_.incident(id);
   if (!after || !*after) co_return Reply{200, Json{{"id", id}, {"status", "resolved"}}};
   co_return Reply{200, store::toJson(**after)};
@@ -690,6 +702,23 @@ core::awaitable<Reply> Api::showDrillRun(Call& call) {
   out["timeline"] = Json::array();
   for (const auto& e : *timeline) out["timeline"].push_back(store::toJson(e));
   co_return Reply{200, out};
+}
+
+// ---- reports ----
+
+core::awaitable<Reply> Api::showReport(Call& call) {
+  auto q = parseQuery(call.query, {"format"});
+  if (!q) co_return errorReply(q.error());
+  const std::string name = q->count("format") ? q->at("format") : "json";
+  auto format = report::parseFormat(name);
+  if (!format) co_return errorReply(400, "'format' must be md, html or json", "format");
+  const std::string id = call.params["id"];
+  auto built = report::buildReport(store_, id, clock_.nowMs());
+  if (!built) co_return fromError(built.error());
+  Reply out;
+  out.text = report::render(*built, *format);
+  out.content_type = report::contentType(*format);
+  co_return out;
 }
 
 }  // namespace firebreak::app

@@ -21,6 +21,7 @@
 #include "daemon/http/server.h"
 #include "daemon/intake/intake.h"
 #include "daemon/playbook/engine.h"
+#include "daemon/report/writer.h"
 #include "daemon/store/store.h"
 
 namespace firebreak::app {
@@ -52,12 +53,18 @@ class Api {
   using DrillSet = std::function<std::vector<drill::DrillPtr>()>;
   using NextRun = std::function<std::optional<int64_t>(const std::string& drill)>;
   void setDrills(DrillSet drills, drill::DrillRunner* runner, NextRun next_run);
+  // Where reports are written off the io thread (drill runs schedule theirs when they finish).
+  report::ReportWriter& reports() { return *reports_; }
 
   struct Call;
   struct Reply {
     unsigned status = 200;
     core::Json body;
+    std::string text;          // sent instead of body when content_type is set
+    std::string content_type;  // "" for JSON from body
   };
+
+  ~Api();
 
  private:
   Api(store::Store& store, playbook::Engine& engine, intake::Intake& intake,
@@ -95,6 +102,7 @@ class Api {
   core::awaitable<Reply> runDrill(Call& call);
   core::awaitable<Reply> drillHistory(Call& call);
   core::awaitable<Reply> showDrillRun(Call& call);
+  core::awaitable<Reply> showReport(Call& call);
 
   core::awaitable<Reply> resume(Call& call, playbook::ResumeMode mode);
   std::string newId(const char* prefix);
@@ -109,6 +117,8 @@ class Api {
   DrillSet drills_;
   drill::DrillRunner* drill_runner_ = nullptr;
   NextRun next_drill_run_;
+  // Reports of incidents as they resolve (through the API or their last alert).
+  std::unique_ptr<report::ReportWriter> reports_;
 };
 
 // The JSON forms of records it answers with are daemon/store/records_json.h.

@@ -111,11 +111,13 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
   IntakeResult result;
   std::vector<store::PendingStart> starts;
   int64_t opened = 0, resolved = 0;
+  std::vector<std::string> resolved_ids;
   auto fn = [&](store::WriteTx& tx) -> Status {
     // The function may run again if its batch is retried: start from nothing each time.
     result = IntakeResult{};
     starts.clear();
     opened = resolved = 0;
+    resolved_ids.clear();
     std::set<std::string> incidents;
     for (const auto& p : planned) {
       auto note = tx.noteAlert(p.record);
@@ -181,6 +183,7 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
                                         "incident resolved: its last alert resolved", Json::object()};
               if (auto s = tx.appendTimeline(done); !s) return s;
               ++resolved;
+              resolved_ids.push_back(filed_under);
             }
           }
         }
@@ -198,6 +201,8 @@ core::awaitable<Result<IntakeResult>> Intake::accept(std::vector<core::Alert> al
     log_->debug("{} alert(s) stored under a silence: no run started for them", result.silenced);
   stats_.incidents_opened += opened;
   stats_.incidents_resolved += resolved;
+  if (on_resolved_)
+    for (const auto& id : resolved_ids) on_resolved_(id);
   for (auto& start : starts) {
     result.runs.push_back(start.run_id);
     // Started after the answer is possible: each start is its own coroutine.

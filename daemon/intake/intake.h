@@ -69,6 +69,11 @@ class Intake {
   // process applies from the next request.
   void silencesChanged() { silences_dirty_ = true; }
 
+  // Called on the io thread, after the commit, for each incident a request resolved (its last
+  // alert resolved); it must not block. Set before requests arrive; nullptr clears it.
+  using ResolvedHook = std::function<void(const std::string& incident_id)>;
+  void setOnResolved(ResolvedHook hook) { on_resolved_ = std::move(hook); }
+
  private:
   std::shared_ptr<const std::vector<Silence>> activeSilences(int64_t now_ms);
   core::awaitable<void> startRun(store::PendingStart pending);
@@ -86,6 +91,7 @@ class Intake {
   std::shared_ptr<const std::vector<Silence>> silences_;
   int64_t silences_loaded_ms_ = 0;
   std::atomic<bool> silences_dirty_{true};
+  ResolvedHook on_resolved_;
 };
 
 }  // namespace firebreak::intake

@@ -186,7 +186,7 @@ int main(int argc, char** argv) {
   auto drills = [&] { return *live.current()->drills; };
   fb::drill::DrillRunnerOptions drill_options;
   drill_options.on_finished = [&](const fb::store::DrillRunRecord& run) {
-    (void)run;
+    (*api)->reports().schedule(run.id);
   };
   fb::drill::DrillRunner drill_runner(runtime.io().get_executor(), runtime.store(),
                                       runtime.engine(), intake, runtime.registry(),
