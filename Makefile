@@ -17,7 +17,7 @@ build: deps
 # The daemon on loopback with the example config, in dry-run (scripts/run-daemon.sh says how to
 # point Alertmanager at it).
 run: build
-	$(BUILD)/cli/firebreak validate playbooks docs/examples/firebreak.yaml
+	$(BUILD)/cli/firebreak validate playbooks drills docs/examples/firebreak.yaml
 	bash scripts/run-daemon.sh $(BUILD)
 
 test: unit asan fuzz integration bench-smoke

@@ -429,10 +429,21 @@ awaitable<void> DrillRunner::watch(State& s) {
       (void)co_await save(s);
     }
     auto playbook_runs = runsOfRole(rec.runs, "playbook");
+    // A synthetic alert's runs are all known from intake's answer: none, nothing to wait for.
+    if (playbook_runs.empty() && s.drill->inject_alert) break;
     bool all_ended = !playbook_runs.empty();
     for (const auto& id : playbook_runs) {
       auto r = store_.run(id);
-      if (!r || !*r) continue;
+      if (!r) continue;
+      if (!*r) {
+        // Recorded by intake but not started yet; or refused by the playbook's own limits
+        // (dedup), and then it never will be.
+        auto pending = store_.pendingStarts();
+        if (pending && std::any_of(pending->begin(), pending->end(),
+                                   [&](const store::PendingStart& p) { return p.run_id == id; }))
+          all_ended = false;
+        continue;
+      }
       if (!store::isFinal((*r)->status) && (*r)->status != RunStatus::kNeedsAttention)
         all_ended = false;
     }
