@@ -168,8 +168,10 @@ TEST(ServeLiveTest, ARequestInFlightFinishesOnTheSetItStartedWith) {
   testing::writeFile(dir.file("old"), "old-token");
   testing::writeFile(dir.file("new"), "new-token");
   auto makeSet = [&](const std::string& token_file) {
-    auto built = buildSet(parse("playbooks: []\nsources:\n  prom: { type: alertmanager, auth: { "
-                                "bearer: \"file:" + dir.file(token_file) + "\" } }\n"),
+    // drills: [] too: the default ./drills is the repository's when tests run from its root.
+    auto built = buildSet(parse("playbooks: []\ndrills: []\nsources:\n  prom: { type: "
+                                "alertmanager, auth: { bearer: \"file:" +
+                                dir.file(token_file) + "\" } }\n"),
                           registry, secrets, intake, clock, blocking, false);
     EXPECT_TRUE(built.errors.empty());
     return built.set;
