@@ -97,6 +97,9 @@ class Daemon:
                   f"sources:\n{sources}")
         if http_limits:
             config += f"http: {http_limits}\n"
+        # Not the default ./drills: that is the repository's when the tests run from its root.
+        if "drills:" not in extra_config:
+            config += "drills: []\n"
         config += extra_config
         self.env = env
         (tmp_path / "firebreak.yaml").write_text(config)

@@ -73,6 +73,7 @@ steps:
             "listen: 127.0.0.1:0\n"
             f"data_dir: {tmp_path / 'var'}\n"
             f"playbooks: [{books}]\n"
+            "drills: []\n"
             "log: { level: debug, format: json }\n"
             "sources:\n"
             "  prometheus:\n"

@@ -130,6 +130,7 @@ def test_daemon_refuses_to_start_without_a_readable_key(tmp_path, pki, problem):
     config.write_text(f"listen: 127.0.0.1:0\n"
                       f"data_dir: {tmp_path / 'var'}\n"
                       f"playbooks: []\n"
+                      "drills: []\n"
                       f"tls: {{ cert: {pki / 'server.crt'}, key: {key} }}\n")
     proc = subprocess.run([str(BUILD / "daemon" / "app" / "firebreakd"), "--config", str(config)],
                           capture_output=True, text=True, timeout=30)
