@@ -8,26 +8,10 @@
 #include <memory>
 #include <string_view>
 
-#include "actions/registry.h"
-#include "daemon/core/clock.h"
 #include "daemon/playbook/loader.h"
+#include "fuzz/registry.h"
 
-namespace {
-
-const firebreak::core::ProviderRegistry& registry() {
-  static const auto* kRegistry = [] {
-    static firebreak::core::SystemClock clock;
-    auto* r = new firebreak::core::ProviderRegistry();
-    firebreak::core::ActionEnv env;
-    env.clock = &clock;
-    env.data_dir = "/nonexistent/firebreak-fuzz";
-    if (!firebreak::actions::registerAllActions(*r, env)) std::abort();
-    return r;
-  }();
-  return *kRegistry;
-}
-
-}  // namespace
+using firebreak::fuzz::registry;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view text(reinterpret_cast<const char*>(data), size);
